@@ -1,0 +1,254 @@
+//! Expression classification with SLDCNN through burn.
+//!
+//! In: square grey face crops (`input_size²` bytes each, as produced by `align`). Out: one
+//! [`ExpressionScores`] (softmax probabilities of the 7 classes) per crop, in input order.
+//! Burn types stay inside this module; [`Classifier`] is the whole public surface.
+//! A burn module is `Send` but not `Sync`: one `Classifier` lives on one thread.
+
+pub mod labels;
+pub mod model;
+pub mod preprocess;
+#[cfg(feature = "train")]
+pub mod train;
+pub mod weights;
+
+use burn::module::Module as _;
+use burn::store::ModuleRecord;
+use burn::tensor::{Device, Tensor, TensorData};
+
+pub use labels::{Expression, ExpressionScores};
+use model::{Sldcnn, SldcnnConfig};
+use weights::{ModelArtifact, WeightsError};
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ComputeDevice {
+    /// The default CPU backend (burn `flex`).
+    #[default]
+    Cpu,
+    /// CUDA GPU number N (needs the `cuda` feature).
+    Cuda(usize),
+}
+
+impl std::str::FromStr for ComputeDevice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse) {
+                Some(Ok(n)) => Ok(Self::Cuda(n)),
+                _ => Err(format!("unknown device {s:?}: expected cpu, cuda or cuda:N")),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ComputeDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// Errors of the classifier.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The model could not be loaded.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    /// The requested device is not available in this build or on this machine.
+    #[error("device {device} is not available: {reason}")]
+    Device {
+        /// Requested device.
+        device: ComputeDevice,
+        /// Why.
+        reason: String,
+    },
+    /// A crop has the wrong size.
+    #[error("face crop {index} has {len} bytes, expected {expected}")]
+    CropSize {
+        /// Position in the batch.
+        index: usize,
+        /// Bytes given.
+        len: usize,
+        /// Bytes expected.
+        expected: usize,
+    },
+}
+
+/// What is known about the loaded model; goes into output metadata.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    /// `name@hash-prefix`, or `untrained@seed-N`.
+    pub id: String,
+    /// Full blake3 of config + weights (empty for an untrained model).
+    pub hash: String,
+    /// Where the weights came from.
+    pub source: String,
+    /// False for a randomly initialised network (tests, before training).
+    pub trained: bool,
+    /// Network configuration.
+    pub config: SldcnnConfig,
+    /// Number of parameters.
+    pub parameters: usize,
+}
+
+/// Creates the burn device for `device`.
+pub(crate) fn burn_device(device: ComputeDevice) -> Result<Device, ClassifyError> {
+    match device {
+        ComputeDevice::Cpu => Ok(Device::flex()),
+        ComputeDevice::Cuda(_) => Err(ClassifyError::Device {
+            device,
+            reason: "this binary was built without the `cuda` cargo feature".into(),
+        }),
+    }
+}
+
+/// Decodes burnpack bytes onto a network built from `config`.
+pub(crate) fn load_model(artifact: &ModelArtifact, device: &Device) -> Result<Sldcnn, WeightsError> {
+    let bad = |reason: String| WeightsError::Weights { path: artifact.source.clone().into(), reason };
+    let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(artifact.weights.clone())).map_err(|e| bad(e.to_string()))?;
+    artifact.config.init(device).try_load_record(record).map_err(|e| bad(e.to_string()))
+}
+
+/// A loaded network ready for inference.
+pub struct Classifier {
+    model: Sldcnn,
+    device: Device,
+    info: ModelInfo,
+    flip_tta: bool,
+}
+
+impl Classifier {
+    /// Loads an artifact onto `device`.
+    pub fn new(artifact: &ModelArtifact, device: ComputeDevice) -> Result<Self, ClassifyError> {
+        let dev = burn_device(device)?;
+        let model = load_model(artifact, &dev)?.valid();
+        let info = ModelInfo {
+            id: artifact.id(),
+            hash: artifact.hash.clone(),
+            source: artifact.source.clone(),
+            trained: true,
+            config: artifact.config.clone(),
+            parameters: model.num_params(),
+        };
+        Ok(Self { model, device: dev, info, flip_tta: false })
+    }
+
+    /// A randomly initialised network (reported as untrained), for tests and before training.
+    pub fn untrained(config: SldcnnConfig, seed: u64, device: ComputeDevice) -> Result<Self, ClassifyError> {
+        let dev = burn_device(device)?;
+        dev.seed(seed);
+        let model = config.init(&dev).valid();
+        let info = ModelInfo {
+            id: format!("untrained@seed-{seed}"),
+            hash: String::new(),
+            source: "random initialisation".into(),
+            trained: false,
+            parameters: model.num_params(),
+            config,
+        };
+        Ok(Self { model, device: dev, info, flip_tta: false })
+    }
+
+    /// Also classify the mirrored crop and average the two (test-time augmentation).
+    pub fn with_flip_tta(mut self, on: bool) -> Self {
+        self.flip_tta = on;
+        self
+    }
+
+    /// Model metadata.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Side of the square input crop in pixels.
+    pub fn input_size(&self) -> usize {
+        self.info.config.input_size
+    }
+
+    /// Classifies crops of `input_size²` grey bytes each, in batches of at most `batch_size`.
+    pub fn classify(&self, crops: &[&[u8]], batch_size: usize) -> Result<Vec<ExpressionScores>, ClassifyError> {
+        let side = self.input_size();
+        let n = side * side;
+        for (index, c) in crops.iter().enumerate() {
+            if c.len() != n {
+                return Err(ClassifyError::CropSize { index, len: c.len(), expected: n });
+            }
+        }
+        let mut out = Vec::with_capacity(crops.len());
+        let mut buf = Vec::with_capacity(batch_size.max(1) * n);
+        for chunk in crops.chunks(batch_size.max(1)) {
+            buf.clear();
+            for c in chunk {
+                preprocess::normalize_into(c, &mut buf);
+            }
+            let mut probs = self.probabilities(&buf, chunk.len());
+            if self.flip_tta {
+                let mirrored = mirror_rows(&buf, side);
+                let flipped = self.probabilities(&mirrored, chunk.len());
+                for (p, f) in probs.iter_mut().zip(flipped) {
+                    for (a, b) in p.0.iter_mut().zip(f.0) {
+                        *a = (*a + b) / 2.0;
+                    }
+                }
+            }
+            out.extend(probs);
+        }
+        Ok(out)
+    }
+
+    /// Softmax probabilities for `count` normalised images laid out in `data`.
+    fn probabilities(&self, data: &[f32], count: usize) -> Vec<ExpressionScores> {
+        let side = self.input_size();
+        let input = Tensor::<4>::from_data(TensorData::new(data.to_vec(), [count, 1, side, side]), &self.device);
+        let logits = self.model.forward(input); // [count, 7]
+        let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec().unwrap_or_default();
+        values.chunks(Expression::COUNT).map(ExpressionScores::from_logits).collect()
+    }
+}
+
+/// Mirrors each row of each `side × side` image in `data`.
+fn mirror_rows(data: &[f32], side: usize) -> Vec<f32> {
+    let mut out = data.to_vec();
+    for row in out.chunks_mut(side) {
+        row.reverse();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrained_classifier_gives_distributions_and_reports_itself() {
+        let mut cfg = SldcnnConfig::compact(12);
+        cfg.growth_rate = 4;
+        cfg.stem_channels = 8;
+        let c = Classifier::untrained(cfg, 3, ComputeDevice::Cpu).unwrap();
+        assert!(!c.info().trained);
+        assert!(c.info().id.starts_with("untrained"));
+        let a = vec![10u8; 48 * 48];
+        let b: Vec<u8> = (0..48 * 48).map(|i| (i % 256) as u8).collect();
+        let scores = c.classify(&[&a, &b, &a], 2).unwrap();
+        assert_eq!(scores.len(), 3);
+        for s in &scores {
+            assert!((s.0.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+            assert!(s.0.iter().all(|p| (0.0..=1.0).contains(p)));
+        }
+        assert_eq!(scores[0], scores[2], "same crop, same batch position class → same scores");
+        let err = c.classify(&[&a[..10]], 2).unwrap_err().to_string();
+        assert!(err.contains("expected 2304"), "{err}");
+    }
+
+    #[test]
+    fn device_names_parse() {
+        assert_eq!("cpu".parse::<ComputeDevice>(), Ok(ComputeDevice::Cpu));
+        assert_eq!("cuda:1".parse::<ComputeDevice>(), Ok(ComputeDevice::Cuda(1)));
+        assert!("gpu".parse::<ComputeDevice>().is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! Command-line arguments (clap derive). Every flag has a doc comment: it is the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::classify::ComputeDevice;
+
+/// Facial-expression analysis of recorded video into Parquet tables.
+#[derive(Debug, Parser)]
+#[command(name = "fer-batch", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Options every command takes.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options for every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More log output (-v info, -vv debug, -vvv trace). FER_LOG overrides (tracing filter syntax).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, help_heading = "Global options")]
+    pub verbose: u8,
+    /// Only errors; no progress bars.
+    #[arg(short, long, global = true, help_heading = "Global options")]
+    pub quiet: bool,
+    /// Never draw progress bars (they are off anyway when stderr is not a terminal).
+    #[arg(long, global = true, help_heading = "Global options")]
+    pub no_progress: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse videos: detect faces, classify expressions, track people, write Parquet tables.
+    Run(RunArgs),
+    /// Train SLDCNN on FER2013 (resumable; re-run the same command to continue).
+    #[cfg(feature = "train")]
+    Train(TrainArgs),
+    /// Evaluate a model on a labelled split: accuracy, macro-F1, per-class metrics, confusion.
+    Eval(EvalArgs),
+}
+
+/// Network presets.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Preset {
+    /// 3×3 dense convolutions, stride-2 stem, growth rate 16: trainable on a CPU.
+    Compact,
+    /// The paper's reading: 7×7 convolutions, growth rate 12, full-resolution first block (1.8M parameters at depth 32).
+    Paper,
+}
+
+/// Attention variants of the paper's ablation (Table 2).
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AttentionArg {
+    /// SLDCNN: spatial attention unit after every dense block.
+    Spatial,
+    /// CLDCNN: squeeze-and-excitation channel attention.
+    Channel,
+    /// LDCNN: no attention.
+    None,
+}
+
+/// Label sources for FER2013 images.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LabelSource {
+    /// The original FER2013 labels.
+    Fer2013,
+    /// FER+ majority votes (needs --ferplus); images without a majority among the 7 classes are dropped.
+    Ferplus,
+}
+
+/// `fer-batch train`.
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// FER2013 CSV (`emotion,pixels,Usage`, plain or .gz).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which labels to train and validate on.
+    #[arg(long, value_enum, default_value_t = LabelSource::Fer2013)]
+    pub labels: LabelSource,
+    /// FER+ votes file (fer2013new.csv), for --labels ferplus.
+    #[arg(long)]
+    pub ferplus: Option<PathBuf>,
+    /// Run directory: checkpoint, best model, metrics.csv. Re-running with the same directory resumes.
+    #[arg(long, default_value = "runs/sldcnn")]
+    pub run_dir: PathBuf,
+    /// Network preset.
+    #[arg(long, value_enum, default_value_t = Preset::Compact)]
+    pub preset: Preset,
+    /// Network depth (the paper's Table 3 uses 12, 20, 32, 44).
+    #[arg(long, default_value_t = 20)]
+    pub depth: usize,
+    /// Attention variant.
+    #[arg(long, value_enum, default_value_t = AttentionArg::Spatial)]
+    pub attention: AttentionArg,
+    /// Override the preset's growth rate.
+    #[arg(long)]
+    pub growth_rate: Option<usize>,
+    /// Override the preset's dense-conv kernel size.
+    #[arg(long)]
+    pub kernel_size: Option<usize>,
+    /// Epochs the schedule spans.
+    #[arg(long, default_value_t = 30)]
+    pub epochs: usize,
+    /// Images per step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// Final learning rate of the cosine schedule.
+    #[arg(long, default_value_t = 1e-4)]
+    pub lr_min: f64,
+    /// Warm-up epochs.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_epochs: f64,
+    /// Optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    pub optimizer: OptimizerArg,
+    /// Weight decay.
+    #[arg(long, default_value_t = 5e-4)]
+    pub weight_decay: f32,
+    /// λ of the intra-class distance penalty (0 = plain cross-entropy).
+    #[arg(long, default_value_t = 0.01)]
+    pub lambda: f32,
+    /// Label smoothing of the cross-entropy.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f32,
+    /// Random seed.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Disable augmentation.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Train on the first N training images only (quick experiments).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Validate on the first N validation images only.
+    #[arg(long)]
+    pub val_limit: Option<usize>,
+    /// Mid-epoch checkpoint interval in steps (0: epoch ends only).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    pub device: ComputeDevice,
+}
+
+/// Optimisers.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OptimizerArg {
+    /// SGD, Nesterov momentum 0.9.
+    Sgd,
+    /// AdamW.
+    Adamw,
+}
+
+/// `fer-batch eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// FER2013 CSV (`emotion,pixels,Usage`, plain or .gz).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split to evaluate: private (PrivateTest), public (PublicTest) or train.
+    #[arg(long, default_value = "private")]
+    pub split: String,
+    /// Labels to compare against.
+    #[arg(long, value_enum, default_value_t = LabelSource::Fer2013)]
+    pub labels: LabelSource,
+    /// FER+ votes file, for --labels ferplus.
+    #[arg(long)]
+    pub ferplus: Option<PathBuf>,
+    /// Model directory (config.json + model.bpk); default: the model shipped in the binary.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Average the predictions of each image and its mirror image.
+    #[arg(long)]
+    pub tta: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Images per inference batch.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    pub device: ComputeDevice,
+}
+
+/// `fer-batch run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Video files or directories (searched recursively for video files).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output Parquet file for the per-face table; the per-person and crowd tables go beside it
+    /// as NAME.persons.parquet and NAME.crowd.parquet.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Pipeline preset (classroom, traffic) or path to a pipeline TOML file.
+    #[arg(long, short)]
+    pub pipeline: Option<String>,
+    /// Override any pipeline value: --set section.key=value (repeatable), e.g. --set detect.min-score=3.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Frames analysed per second of video (0: every frame). Overrides decode.sample-fps.
+    #[arg(long)]
+    pub sample_fps: Option<f64>,
+    /// Smallest face side to detect, in source pixels. Overrides detect.min-face-px.
+    #[arg(long)]
+    pub min_face: Option<f32>,
+    /// Run the face detector on every N-th analysed frame only; boxes are carried in between.
+    #[arg(long)]
+    pub detect_every: Option<u32>,
+    /// Crowd-statistics window in seconds. Overrides aggregate.window-secs.
+    #[arg(long)]
+    pub window: Option<f64>,
+    /// Temporal smoothing: ema, window or none. Overrides smooth.method.
+    #[arg(long)]
+    pub smooth: Option<String>,
+    /// Faces per inference batch. Overrides classify.batch-size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Expression model directory (config.json + model.bpk); default: the model shipped in the binary.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Use a randomly initialised network instead of trained weights (testing only; reported in the outputs).
+    #[arg(long, conflicts_with = "model")]
+    pub untrained: bool,
+    /// Camera name stored in every row.
+    #[arg(long)]
+    pub camera: Option<String>,
+    /// Videos processed at the same time (they share the model).
+    #[arg(long, short, default_value_t = 1)]
+    pub jobs: usize,
+    /// Write a JSON run report (status, counts and timings per input) to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Replace existing output files even if they are not fer-batch tables of this schema version.
+    #[arg(long)]
+    pub force: bool,
+    /// Compute device for the expression model.
+    #[arg(long, default_value = "cpu")]
+    pub device: ComputeDevice,
+}

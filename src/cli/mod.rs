@@ -1,0 +1,71 @@
+//! The command-line edge: argument parsing (clap), progress display (indicatif), error
+//! reporting and exit codes. The only place that uses `anyhow` and `indicatif`.
+
+mod args;
+mod eval;
+mod progress;
+mod run;
+mod signals;
+#[cfg(feature = "train")]
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+pub use args::{Cli, Command};
+
+/// Outcome of a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Everything succeeded (exit 0).
+    Success,
+    /// Some inputs failed, the rest were processed (exit 1).
+    Partial,
+}
+
+/// Entry point used by `main.rs`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose, cli.global.quiet);
+    match run(cli) {
+        Ok(Status::Success) => ExitCode::SUCCESS,
+        Ok(Status::Partial) => ExitCode::from(1),
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("fer-batch: error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  cause: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("FER_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<Status> {
+    match cli.command {
+        #[cfg(feature = "train")]
+        Command::Train(a) => train::run(a, &cli.global),
+        Command::Eval(a) => eval::run(a, &cli.global),
+        Command::Run(a) => run::run(a, &cli.global),
+    }
+}

@@ -1,0 +1,117 @@
+//! `fer-batch train`.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Status;
+use super::args::{AttentionArg, GlobalArgs, OptimizerArg, Preset, TrainArgs};
+use crate::classify::model::{Attention, SldcnnConfig};
+use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
+use crate::dataset::Split;
+
+pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
+    let mut model = match a.preset {
+        Preset::Compact => SldcnnConfig::compact(a.depth),
+        Preset::Paper => SldcnnConfig::paper(a.depth),
+    };
+    model.attention = match a.attention {
+        AttentionArg::Spatial => Attention::Spatial,
+        AttentionArg::Channel => Attention::Channel,
+        AttentionArg::None => Attention::None,
+    };
+    if let Some(k) = a.growth_rate {
+        model.growth_rate = k;
+    }
+    if let Some(k) = a.kernel_size {
+        model.kernel_size = k;
+    }
+    let opts = TrainOptions {
+        model,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        lr_min: a.lr_min,
+        warmup_epochs: a.warmup_epochs,
+        optimizer: match a.optimizer {
+            OptimizerArg::Sgd => OptimizerKind::Sgd,
+            OptimizerArg::Adamw => OptimizerKind::Adamw,
+        },
+        weight_decay: a.weight_decay,
+        lambda: a.lambda,
+        label_smoothing: a.label_smoothing,
+        seed: a.seed,
+        augment: !a.no_augment,
+        checkpoint_every: a.checkpoint_every,
+    };
+    let mut sets = super::eval::load_splits(&a.data, &[Split::Training, Split::PublicTest], a.labels, a.ferplus.as_deref())?;
+    let mut train_set = sets.remove(&Split::Training).unwrap_or_default();
+    let mut val_set = sets.remove(&Split::PublicTest).unwrap_or_default();
+    if let Some(n) = a.limit {
+        train_set = train_set.subset(&(0..n.min(train_set.len())).collect::<Vec<_>>());
+    }
+    if let Some(n) = a.val_limit {
+        val_set = val_set.subset(&(0..n.min(val_set.len())).collect::<Vec<_>>());
+    }
+    eprintln!(
+        "training on {} images, validating on {}; run directory {}",
+        train_set.len(),
+        val_set.len(),
+        a.run_dir.display()
+    );
+    let interactive = !g.quiet && !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let bar = ProgressBar::hidden();
+    if interactive {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut total_epochs = opts.epochs;
+    total_epochs = total_epochs.max(1);
+    let mut last_log = std::time::Instant::now();
+    train(&train_set, &val_set, opts, &a.run_dir, a.device, &mut |e| match e {
+        TrainEvent::Resumed { epoch, step } => eprintln!("resuming at epoch {} step {step}", epoch + 1),
+        TrainEvent::EpochStart { epoch, steps } => {
+            bar.set_length(steps as u64);
+            bar.set_position(0);
+            bar.set_prefix(format!("{}/{total_epochs}", epoch + 1));
+        }
+        TrainEvent::Step { step, loss, acc, lr } => {
+            bar.set_position(step as u64);
+            bar.set_message(format!("loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0));
+            if !interactive && !g.quiet && last_log.elapsed().as_secs() >= 60 {
+                last_log = std::time::Instant::now();
+                eprintln!("step {step}: loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0);
+            }
+        }
+        TrainEvent::EpochEnd(m) => {
+            bar.println(format!(
+                "epoch {:>3}: loss {:.4} (ce {:.4} pe {:.4}) train {:.1}% | val {:.2}% F1 {:.3} | {:.0}s, {:.1} img/s{}",
+                m.epoch,
+                m.train_loss,
+                m.train_ce,
+                m.train_pe,
+                m.train_acc * 100.0,
+                m.val_acc * 100.0,
+                m.val_macro_f1,
+                m.seconds,
+                m.images_per_sec,
+                if m.best { " *best" } else { "" }
+            ));
+            if !interactive {
+                eprintln!(
+                    "epoch {} done: val {:.2}% F1 {:.3}, {:.1} img/s{}",
+                    m.epoch,
+                    m.val_acc * 100.0,
+                    m.val_macro_f1,
+                    m.images_per_sec,
+                    if m.best { " (best)" } else { "" }
+                );
+            }
+        }
+    })?;
+    bar.finish_and_clear();
+    eprintln!("done; best model in {}", a.run_dir.join("best").display());
+    Ok(Status::Success)
+}

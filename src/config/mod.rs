@@ -1,0 +1,362 @@
+//! Pipeline configuration in three layers (as ruff does): [`Options`] mirror the TOML files in
+//! `pipelines/` exactly (every field optional, unknown keys rejected), CLI overrides are merged
+//! in, and [`Options::into_settings`] resolves and validates them into [`Settings`], the only
+//! form the runtime reads.
+//!
+//! In: a preset name (`classroom`, `traffic`; compiled in) or a TOML path, plus overrides.
+//! Out: [`Settings`], or a [`ConfigError`] naming the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::align::AlignSettings;
+use crate::detect::DetectSettings;
+use crate::track::{SmoothMethod, TrackSettings};
+
+/// Presets compiled into the binary: (name, TOML text).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("classroom", include_str!("../../pipelines/classroom.toml")),
+    ("traffic", include_str!("../../pipelines/traffic.toml")),
+];
+
+/// The preset used when none is named.
+pub const DEFAULT_PRESET: &str = "classroom";
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read pipeline file {path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax error or unknown/mistyped key.
+    #[error("invalid pipeline {origin}: {message}")]
+    Parse {
+        /// File or preset name.
+        origin: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid pipeline {origin}: {field}: {message}")]
+    Value {
+        /// File or preset name.
+        origin: String,
+        /// Field (`section.key`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Neither a preset name nor an existing file.
+    #[error("unknown pipeline {0:?}: not a preset (classroom, traffic) and no such file")]
+    Unknown(String),
+}
+
+/// `[decode]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DecodeOptions {
+    /// Frames analysed per second of video; 0 or absent = every frame.
+    pub sample_fps: Option<f64>,
+    /// FFmpeg decoding threads per video (0 = automatic).
+    pub threads: Option<usize>,
+}
+
+/// `[detect]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DetectOptions {
+    /// Smallest face side to find, in source pixels.
+    pub min_face_px: Option<f32>,
+    /// Largest face side to find, in source pixels.
+    pub max_face_px: Option<f32>,
+    /// Minimum detector score (SeetaFace; 2.0 is the library default).
+    pub min_score: Option<f32>,
+    /// Image-pyramid scale factor in [0.5, 0.95].
+    pub pyramid_scale: Option<f32>,
+    /// Sliding-window step in pixels.
+    pub window_step: Option<u32>,
+    /// Cap on the pixels of the rescaled frame the detector scans.
+    pub max_pixels: Option<usize>,
+    /// IoU above which overlapping detections are merged.
+    pub nms_iou: Option<f32>,
+    /// Run the detector on every N-th processed frame and carry boxes forward in between
+    /// (1 = every frame).
+    pub every_n_frames: Option<u32>,
+}
+
+/// `[align]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AlignOptions {
+    /// Margin around the face box on each side, as a fraction of the box side.
+    pub margin: Option<f32>,
+}
+
+/// `[classify]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ClassifyOptions {
+    /// Faces per inference batch.
+    pub batch_size: Option<usize>,
+    /// Average each face's scores with those of its mirror image.
+    pub flip_tta: Option<bool>,
+}
+
+/// `[track]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrackOptions {
+    /// Minimum IoU to link a face to a person's last box.
+    pub min_iou: Option<f32>,
+    /// Fallback link when centres are within this fraction of the box side.
+    pub max_center_shift: Option<f32>,
+    /// Processed frames a person may be missing before their id is retired.
+    pub max_missed_frames: Option<u32>,
+}
+
+/// `[smooth]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SmoothOptions {
+    /// `ema`, `window` or `none`.
+    pub method: Option<String>,
+    /// EMA weight of the newest observation, in (0, 1].
+    pub alpha: Option<f32>,
+    /// Centred window: observations on each side.
+    pub radius: Option<usize>,
+}
+
+/// `[aggregate]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AggregateOptions {
+    /// Crowd-statistics window length in seconds.
+    pub window_secs: Option<f64>,
+}
+
+/// A pipeline file, as written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Options {
+    /// Pipeline name recorded in the outputs.
+    pub name: Option<String>,
+    /// Decoding.
+    #[serde(default)]
+    pub decode: DecodeOptions,
+    /// Face detection.
+    #[serde(default)]
+    pub detect: DetectOptions,
+    /// Face alignment.
+    #[serde(default)]
+    pub align: AlignOptions,
+    /// Expression classification.
+    #[serde(default)]
+    pub classify: ClassifyOptions,
+    /// Tracking.
+    #[serde(default)]
+    pub track: TrackOptions,
+    /// Temporal smoothing.
+    #[serde(default)]
+    pub smooth: SmoothOptions,
+    /// Crowd windows.
+    #[serde(default)]
+    pub aggregate: AggregateOptions,
+}
+
+/// Resolved settings of every stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// Pipeline name.
+    pub name: String,
+    /// Frames per second to analyse (None: all).
+    pub sample_fps: Option<f64>,
+    /// FFmpeg threads per video (0 = auto).
+    pub decode_threads: usize,
+    /// Detector.
+    pub detect: DetectSettings,
+    /// Detect on every N-th processed frame.
+    pub detect_every: u32,
+    /// Alignment.
+    pub align: AlignSettings,
+    /// Inference batch size.
+    pub batch_size: usize,
+    /// Flip test-time augmentation.
+    pub flip_tta: bool,
+    /// Tracking and smoothing.
+    pub track: TrackSettings,
+    /// Crowd window length (s).
+    pub window_s: f64,
+}
+
+impl Options {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string().trim().replace('\n', " ") })
+    }
+
+    /// Loads a preset by name, or a TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<(Self, String), ConfigError> {
+        if let Some((name, text)) = PRESETS.iter().find(|(n, _)| *n == name_or_path) {
+            return Ok((Self::from_toml(text, &format!("preset {name}"))?, (*name).to_string()));
+        }
+        let path = Path::new(name_or_path);
+        if path.exists() || name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
+            return Ok((Self::from_toml(&text, &path.display().to_string())?, path.display().to_string()));
+        }
+        Err(ConfigError::Unknown(name_or_path.into()))
+    }
+
+    /// Applies `section.key=value` overrides (TOML values: `detect.min-face-px=30`,
+    /// `smooth.method="window"`; bare words are taken as strings).
+    pub fn with_overrides(self, overrides: &[String], origin: &str) -> Result<Self, ConfigError> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let mut value = toml::Value::try_from(&self).map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+        for o in overrides {
+            let bad = |m: &str| ConfigError::Parse { origin: "--set".into(), message: format!("{o:?}: {m}") };
+            let (key, raw) = o.split_once('=').ok_or_else(|| bad("expected section.key=value"))?;
+            let parsed: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(raw.trim().to_string()));
+            let mut parts = key.trim().split('.');
+            let table = value.as_table_mut().ok_or_else(|| bad("internal: options are not a table"))?;
+            match (parts.next(), parts.next(), parts.next()) {
+                (Some(k), None, None) => {
+                    table.insert(k.into(), parsed);
+                }
+                (Some(section), Some(k), None) => {
+                    let t = table.entry(section).or_insert_with(|| toml::Value::Table(Default::default()));
+                    t.as_table_mut().ok_or_else(|| bad("not a section"))?.insert(k.into(), parsed);
+                }
+                _ => return Err(bad("expected section.key=value")),
+            }
+        }
+        value.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { origin: "--set".into(), message: e.to_string().trim().replace('\n', " ") })
+    }
+
+    /// Resolves defaults and validates every value.
+    pub fn into_settings(self, origin: &str) -> Result<Settings, ConfigError> {
+        let val = |field: &str, message: String| ConfigError::Value { origin: origin.into(), field: field.into(), message };
+        let dd = DetectSettings::default();
+        let detect = DetectSettings {
+            min_face_px: self.detect.min_face_px.unwrap_or(dd.min_face_px),
+            max_face_px: self.detect.max_face_px,
+            min_score: self.detect.min_score.unwrap_or(dd.min_score),
+            pyramid_scale: self.detect.pyramid_scale.unwrap_or(dd.pyramid_scale),
+            window_step: self.detect.window_step.unwrap_or(dd.window_step),
+            max_pixels: self.detect.max_pixels.unwrap_or(dd.max_pixels),
+            nms_iou: self.detect.nms_iou.unwrap_or(dd.nms_iou),
+        };
+        detect.validate().map_err(|e| val("detect", e.to_string()))?;
+        let sample_fps = match self.decode.sample_fps {
+            Some(f) if !(f >= 0.0 && f.is_finite()) => return Err(val("decode.sample-fps", format!("must be ≥ 0, got {f}"))),
+            Some(f) if f == 0.0 => None,
+            other => other,
+        };
+        let detect_every = self.detect.every_n_frames.unwrap_or(1);
+        if detect_every == 0 {
+            return Err(val("detect.every-n-frames", "must be ≥ 1".into()));
+        }
+        let margin = self.align.margin.unwrap_or(0.1);
+        if !(0.0..=1.0).contains(&margin) {
+            return Err(val("align.margin", format!("must be in [0, 1], got {margin}")));
+        }
+        let batch_size = self.classify.batch_size.unwrap_or(64);
+        if batch_size == 0 || batch_size > 65536 {
+            return Err(val("classify.batch-size", format!("must be in 1..=65536, got {batch_size}")));
+        }
+        let smooth = match self.smooth.method.as_deref().unwrap_or("ema") {
+            "ema" => SmoothMethod::Ema { alpha: self.smooth.alpha.unwrap_or(0.3) },
+            "window" => SmoothMethod::Window { radius: self.smooth.radius.unwrap_or(2) },
+            "none" => SmoothMethod::None,
+            m => return Err(val("smooth.method", format!("expected ema, window or none, got {m:?}"))),
+        };
+        let dt = TrackSettings::default();
+        let track = TrackSettings {
+            min_iou: self.track.min_iou.unwrap_or(dt.min_iou),
+            max_center_shift: self.track.max_center_shift.unwrap_or(dt.max_center_shift),
+            max_missed_frames: self.track.max_missed_frames.unwrap_or(dt.max_missed_frames),
+            smooth,
+        };
+        track.validate().map_err(|m| val("track/smooth", m))?;
+        let window_s = self.aggregate.window_secs.unwrap_or(1.0);
+        if !(window_s > 0.0 && window_s.is_finite()) {
+            return Err(val("aggregate.window-secs", format!("must be > 0, got {window_s}")));
+        }
+        Ok(Settings {
+            name: self.name.unwrap_or_else(|| "custom".into()),
+            sample_fps,
+            decode_threads: self.decode.threads.unwrap_or(0),
+            detect,
+            detect_every,
+            align: AlignSettings { size: 48, margin },
+            batch_size,
+            flip_tta: self.classify.flip_tta.unwrap_or(false),
+            track,
+            window_s,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_pipeline_file_is_valid_and_matches_its_compiled_preset() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let (o, _) = Options::load(path.to_str().unwrap()).unwrap();
+                let s = o.clone().into_settings("test").unwrap();
+                let stem = path.file_stem().unwrap().to_str().unwrap();
+                assert_eq!(s.name, stem);
+                let (preset, _) = Options::load(stem).unwrap();
+                assert_eq!(preset, o);
+                n += 1;
+            }
+        }
+        assert!(n >= 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = Options::from_toml("[detect]\nmin-face = 3\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("x.toml") && e.contains("min-face"), "{e}");
+        let e = Options::from_toml("[detect]\nmin-face-px = \"big\"\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("min-face-px"), "{e}");
+        let e = Options::from_toml("[aggregate]\nwindow-secs = -1.0\n", "x").unwrap().into_settings("x").unwrap_err().to_string();
+        assert!(e.contains("aggregate.window-secs"), "{e}");
+        let e = Options::from_toml("[smooth]\nmethod = \"kalman\"\n", "x").unwrap().into_settings("x").unwrap_err().to_string();
+        assert!(e.contains("smooth.method"), "{e}");
+        let e = Options::from_toml("[detect]\nmin-face-px = 2.0\n", "x").unwrap().into_settings("x").unwrap_err().to_string();
+        assert!(e.contains("min-face-px"), "{e}");
+        assert!(matches!(Options::load("nonesuch"), Err(ConfigError::Unknown(_))));
+        let e = Options::load("/nonexistent/p.toml").unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/p.toml"), "{e}");
+    }
+
+    #[test]
+    fn overrides_replace_values_and_are_validated() {
+        let (o, _) = Options::load("classroom").unwrap();
+        let o = o
+            .with_overrides(&["detect.min-face-px=30".into(), "smooth.method=window".into(), "smooth.radius=3".into()], "classroom")
+            .unwrap();
+        let s = o.clone().into_settings("classroom").unwrap();
+        assert_eq!(s.detect.min_face_px, 30.0);
+        assert_eq!(s.track.smooth, SmoothMethod::Window { radius: 3 });
+        assert!(o.clone().with_overrides(&["detect.nope=1".into()], "c").is_err());
+        assert!(o.with_overrides(&["garbage".into()], "c").is_err());
+    }
+}

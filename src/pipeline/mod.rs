@@ -1,0 +1,383 @@
+//! Wires the stages together for one video:
+//!
+//! ```text
+//! decode thread ─(bounded channel)─► chunk of frames ─► detect+align (rayon, one detector
+//! per worker thread) ─► classify (the shared classifier thread, batched) ─► track+smooth ─►
+//! aggregate ─► VideoSink
+//! ```
+//!
+//! In: a [`VideoInput`], resolved [`Settings`], a [`ClassifierService`] and a [`VideoSink`].
+//! Out: a [`VideoReport`] (counts and timings), or a [`PipelineError`] that names the file.
+//! Memory is bounded: at most a few chunks of frames are alive at any time.
+
+pub mod output;
+mod service;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::bounded;
+use rayon::prelude::*;
+
+use crate::aggregate::{Aggregator, CrowdWindow, PersonSummary};
+use crate::align::align;
+use crate::config::Settings;
+use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
+use crate::detect::{Detection, DetectorModel, FaceDetector};
+use crate::imageops::GrayView;
+use crate::track::{FaceObservation, FrameObservation, TrackedFrame, Tracker};
+pub use service::{ClassifierService, ServiceError};
+
+/// One input video.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInput {
+    /// File path.
+    pub path: PathBuf,
+    /// Camera name (from a manifest), if any.
+    pub camera: Option<String>,
+    /// Recording start as RFC 3339 UTC (from a manifest), overriding the container's.
+    pub start_utc: Option<String>,
+}
+
+/// Errors processing one video.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// Decoding failed (open, or mid-stream).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The classifier thread failed.
+    #[error(transparent)]
+    Classify(#[from] ServiceError),
+    /// The detector could not be built.
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
+    /// Writing results failed.
+    #[error("{path}: writing results failed: {reason}")]
+    Sink {
+        /// Input video.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Stopped by the user (Ctrl-C / SIGTERM) before the video was complete.
+    #[error("{0}: interrupted before completion")]
+    Interrupted(PathBuf),
+}
+
+/// Where a video's results go. One instance per video; `finish` makes them visible.
+pub trait VideoSink: Send {
+    /// Called once after the video is opened.
+    fn start(&mut self, info: &VideoInfo) -> Result<(), String>;
+    /// Frames whose faces are final, in frame order.
+    fn frames(&mut self, frames: &[TrackedFrame]) -> Result<(), String>;
+    /// Crowd windows that closed, in time order.
+    fn windows(&mut self, windows: &[CrowdWindow]) -> Result<(), String>;
+    /// End of the video: person summaries; commit everything.
+    fn finish(self: Box<Self>, persons: &[PersonSummary], report: &VideoReport) -> Result<(), String>;
+}
+
+/// Progress callbacks (the CLI draws bars; tests count).
+pub trait Reporter: Send + Sync {
+    /// A video was opened.
+    fn on_video_start(&self, _input: &VideoInput, _info: &VideoInfo, _expected_frames: Option<u64>) {}
+    /// More frames were processed.
+    fn on_frames(&self, _input: &VideoInput, _frames: u64, _faces: u64) {}
+}
+
+/// A reporter that reports nothing.
+pub struct NoReporter;
+impl Reporter for NoReporter {}
+
+/// Time spent per stage (summed over worker threads for parallel stages).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    /// Waiting for decoded frames (decode runs on its own thread).
+    pub decode_wait_s: f64,
+    /// Face detection (CPU seconds over workers).
+    pub detect_s: f64,
+    /// Crop + resample (CPU seconds over workers).
+    pub align_s: f64,
+    /// Classification round trips.
+    pub classify_s: f64,
+    /// Tracking, smoothing and aggregation.
+    pub track_s: f64,
+    /// Sink writes.
+    pub write_s: f64,
+}
+
+/// What happened to one video.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct VideoReport {
+    /// Frames decoded.
+    pub frames_decoded: u64,
+    /// Frames analysed (after sampling).
+    pub frames_processed: u64,
+    /// Face rows.
+    pub faces: u64,
+    /// Distinct people.
+    pub persons: u64,
+    /// Crowd windows written.
+    pub windows: u64,
+    /// Packets or frames FFmpeg could not decode and that were skipped.
+    pub corrupt_skipped: u64,
+    /// Frames on which the detector ran.
+    pub frames_detected: u64,
+    /// Wall time (s).
+    pub seconds: f64,
+    /// Per-stage split.
+    pub stages: StageTimes,
+}
+
+/// Frames per detect/classify chunk.
+const CHUNK: usize = 8;
+
+thread_local! {
+    static DETECTOR: RefCell<Option<(u64, FaceDetector)>> = const { RefCell::new(None) };
+}
+
+/// Shared, immutable parts of the pipeline.
+pub struct Pipeline {
+    settings: Settings,
+    detector_model: DetectorModel,
+    settings_key: u64,
+    classifier: ClassifierService,
+    cancel: Arc<AtomicBool>,
+}
+
+struct Faces {
+    detections: Vec<Detection>,
+    crops: Vec<Vec<u8>>,
+    detect_s: f64,
+    align_s: f64,
+}
+
+impl Pipeline {
+    /// Builds the shared parts. `cancel` is polled between chunks.
+    pub fn new(settings: Settings, classifier: ClassifierService, cancel: Arc<AtomicBool>) -> Result<Self, PipelineError> {
+        let detector_model = DetectorModel::embedded()?;
+        // Detectors are cached per thread; this key invalidates them if settings differ.
+        let settings_key = {
+            let json = serde_json::to_string(&settings.detect).unwrap_or_default();
+            let h = blake3::hash(json.as_bytes());
+            u64::from_le_bytes(h.as_bytes()[..8].try_into().unwrap_or([0; 8]))
+        };
+        detector_model.detector(&settings.detect)?; // validate now, not on a worker
+        Ok(Self { settings, detector_model, settings_key, classifier, cancel })
+    }
+
+    /// Resolved settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn detect_one(&self, frame: &Frame) -> Faces {
+        let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
+        let t0 = Instant::now();
+        let detections = DETECTOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(k, _)| *k != self.settings_key) {
+                // Settings were validated in `new`, so this cannot fail here.
+                *slot = self.detector_model.detector(&self.settings.detect).ok().map(|d| (self.settings_key, d));
+            }
+            slot.as_mut().map(|(_, d)| d.detect(view)).unwrap_or_default()
+        });
+        let detect_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let crops = align(view, &detections, &self.settings.align).into_iter().map(|a| a.crop).collect();
+        Faces { detections, crops, detect_s, align_s: t1.elapsed().as_secs_f64() }
+    }
+
+    /// Processes one video from start to end into `sink`.
+    pub fn run_video(&self, input: &VideoInput, mut sink: Box<dyn VideoSink>, reporter: &dyn Reporter) -> Result<VideoReport, PipelineError> {
+        let t_start = Instant::now();
+        let opts = DecodeOptions { sample_fps: self.settings.sample_fps, threads: self.settings.decode_threads, ..DecodeOptions::default() };
+        let decoder = Decoder::open(&input.path, &opts)?;
+        let info = decoder.info().clone();
+        sink.start(&info).map_err(|reason| PipelineError::Sink { path: input.path.clone(), reason })?;
+        let expected = match self.settings.sample_fps {
+            Some(f) => info.duration_s.map(|d| (d * f).ceil() as u64),
+            None => info.frames_estimate,
+        };
+        reporter.on_video_start(input, &info, expected);
+
+        let (tx, rx) = bounded::<Result<Frame, DecodeError>>(CHUNK * 2);
+        let cancel = self.cancel.clone();
+        let decode_thread = std::thread::Builder::new()
+            .name("decode".into())
+            .spawn(move || {
+                let mut decoder = decoder;
+                for item in decoder.by_ref() {
+                    let stop = item.is_err();
+                    if cancel.load(Ordering::Relaxed) || tx.send(item).is_err() || stop {
+                        break;
+                    }
+                }
+                decoder.stats()
+            })
+            .map_err(|e| PipelineError::Sink { path: input.path.clone(), reason: format!("cannot start decode thread: {e}") })?;
+
+        let mut report = VideoReport::default();
+        let mut tracker = Tracker::new(self.settings.track.clone());
+        let mut aggregator = Aggregator::new(self.settings.window_s);
+        let mut chunk: Vec<Frame> = Vec::with_capacity(CHUNK);
+        let mut decode_error = None;
+        let sink_err = |reason: String| PipelineError::Sink { path: input.path.clone(), reason };
+        // Detect-every-N: boxes of the last detected frame are reused in between.
+        let mut carried: Option<Vec<Detection>> = None;
+        let mut processed_index: u64 = 0;
+        loop {
+            let t_wait = Instant::now();
+            let next = rx.recv_timeout(Duration::from_millis(200));
+            report.stages.decode_wait_s += t_wait.elapsed().as_secs_f64();
+            let end = match next {
+                Ok(Ok(frame)) => {
+                    chunk.push(frame);
+                    false
+                }
+                Ok(Err(e)) => {
+                    decode_error = Some(e);
+                    true
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    if self.cancel.load(Ordering::Relaxed) {
+                        true
+                    } else {
+                        continue;
+                    }
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => true,
+            };
+            if chunk.len() < CHUNK && !end {
+                continue;
+            }
+            if self.cancel.load(Ordering::Relaxed) {
+                drop(rx);
+                let _ = decode_thread.join();
+                return Err(PipelineError::Interrupted(input.path.clone()));
+            }
+            if !chunk.is_empty() {
+                self.process_chunk(&mut chunk, &mut carried, &mut processed_index, &mut tracker, &mut aggregator, &mut *sink, &mut report)
+                    .map_err(|e| match e {
+                        ChunkError::Classify(e) => PipelineError::Classify(e),
+                        ChunkError::Sink(r) => sink_err(r),
+                    })?;
+                reporter.on_frames(input, report.frames_processed, report.faces);
+            }
+            if end {
+                break;
+            }
+        }
+        let stats = decode_thread.join().unwrap_or_default();
+        if let Some(e) = decode_error {
+            // Frames before the damage were processed; the video as a whole still failed.
+            return Err(PipelineError::Decode(e));
+        }
+        let t_track = Instant::now();
+        let rest = tracker.finish();
+        for f in &rest {
+            let w = aggregator.push(f);
+            report.windows += w.len() as u64;
+            sink.windows(&w).map_err(sink_err)?;
+        }
+        report.persons = u64::from(tracker.persons());
+        let (windows, persons) = aggregator.finish();
+        report.windows += windows.len() as u64;
+        report.stages.track_s += t_track.elapsed().as_secs_f64();
+        let t_write = Instant::now();
+        sink.frames(&rest).map_err(sink_err)?;
+        sink.windows(&windows).map_err(sink_err)?;
+        report.frames_decoded = stats.decoded;
+        report.corrupt_skipped = stats.corrupt_skipped;
+        report.seconds = t_start.elapsed().as_secs_f64();
+        sink.finish(&persons, &report).map_err(sink_err)?;
+        report.stages.write_s += t_write.elapsed().as_secs_f64();
+        report.seconds = t_start.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn process_chunk(
+        &self,
+        chunk: &mut Vec<Frame>,
+        carried: &mut Option<Vec<Detection>>,
+        processed_index: &mut u64,
+        tracker: &mut Tracker,
+        aggregator: &mut Aggregator,
+        sink: &mut dyn VideoSink,
+        report: &mut VideoReport,
+    ) -> Result<(), ChunkError> {
+        let every = u64::from(self.settings.detect_every.max(1));
+        let first = *processed_index;
+        *processed_index += chunk.len() as u64;
+        // Which frames of the chunk run the detector.
+        let run_detector: Vec<bool> = (0..chunk.len() as u64).map(|i| (first + i) % every == 0).collect();
+        let detected: Vec<Option<Faces>> = chunk
+            .par_iter()
+            .zip(run_detector.par_iter())
+            .map(|(f, &run)| run.then(|| self.detect_one(f)))
+            .collect();
+        // Frames between detections reuse the previous detections' boxes (re-cropped).
+        let mut per_frame: Vec<Faces> = Vec::with_capacity(chunk.len());
+        for (frame, d) in chunk.iter().zip(detected) {
+            let faces = match d {
+                Some(f) => {
+                    report.frames_detected += 1;
+                    *carried = Some(f.detections.clone());
+                    f
+                }
+                None => {
+                    let dets = carried.clone().unwrap_or_default();
+                    let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
+                    let t = Instant::now();
+                    let crops = align(view, &dets, &self.settings.align).into_iter().map(|a| a.crop).collect();
+                    Faces { detections: dets, crops, detect_s: 0.0, align_s: t.elapsed().as_secs_f64() }
+                }
+            };
+            report.stages.detect_s += faces.detect_s;
+            report.stages.align_s += faces.align_s;
+            per_frame.push(faces);
+        }
+        let all_crops: Vec<Vec<u8>> = per_frame.iter_mut().flat_map(|f| std::mem::take(&mut f.crops)).collect();
+        let t_cls = Instant::now();
+        let scores = if all_crops.is_empty() { Vec::new() } else { self.classifier.classify(all_crops).map_err(ChunkError::Classify)? };
+        report.stages.classify_s += t_cls.elapsed().as_secs_f64();
+
+        let t_track = Instant::now();
+        let mut scores = scores.into_iter();
+        let mut finished = Vec::new();
+        let mut windows = Vec::new();
+        for (frame, faces) in chunk.drain(..).zip(per_frame) {
+            let obs = FrameObservation {
+                frame_index: frame.index,
+                timestamp_s: frame.timestamp_s,
+                faces: faces
+                    .detections
+                    .into_iter()
+                    .zip(scores.by_ref())
+                    .map(|(detection, raw)| FaceObservation { detection, raw })
+                    .collect(),
+            };
+            report.frames_processed += 1;
+            report.faces += obs.faces.len() as u64;
+            for tf in tracker.push(obs) {
+                windows.extend(aggregator.push(&tf));
+                finished.push(tf);
+            }
+        }
+        report.stages.track_s += t_track.elapsed().as_secs_f64();
+        let t_write = Instant::now();
+        report.windows += windows.len() as u64;
+        sink.frames(&finished).map_err(ChunkError::Sink)?;
+        sink.windows(&windows).map_err(ChunkError::Sink)?;
+        report.stages.write_s += t_write.elapsed().as_secs_f64();
+        Ok(())
+    }
+}
+
+enum ChunkError {
+    Classify(ServiceError),
+    Sink(String),
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binary on real footage from ../shared/data (tests that need it
+//! print a note and pass vacuously when the folder is absent, e.g. outside this workplace).
+
+mod errors;
+mod run;
+mod util;

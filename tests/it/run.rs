@@ -1,0 +1,144 @@
+//! `fer-batch run` on real clips: the three tables are consistent with each other and with
+//! the footage.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use crate::util::*;
+
+struct Tables {
+    faces: Vec<arrow::array::RecordBatch>,
+    persons: Vec<arrow::array::RecordBatch>,
+    crowd: Vec<arrow::array::RecordBatch>,
+    faces_meta: Vec<(String, String)>,
+}
+
+fn run_clip(clip: &Path, out_dir: &Path, extra: &[&str]) -> Tables {
+    let out = out_dir.join("results.parquet");
+    let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend(extra);
+    args.extend(model_args());
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0), "run failed");
+    let (faces, faces_meta) = read_parquet(&out);
+    let (persons, _) = read_parquet(&out_dir.join("results.persons.parquet"));
+    let (crowd, _) = read_parquet(&out_dir.join("results.crowd.parquet"));
+    let leftovers: Vec<_> = std::fs::read_dir(out_dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 3, "only the three tables remain: {leftovers:?}");
+    Tables { faces, persons, crowd, faces_meta }
+}
+
+/// Checks every invariant that holds for any clip.
+fn check_invariants(t: &Tables, width: f64, height: f64, duration: f64) {
+    let n = rows(&t.faces);
+    // Timestamps: non-decreasing, within the clip.
+    let ts = col_f64(&t.faces, "timestamp_s");
+    assert!(ts.windows(2).all(|w| w[0] <= w[1]), "timestamps not monotonic");
+    assert!(ts.iter().all(|&x| (0.0..=duration + 0.1).contains(&x)), "timestamp outside the clip");
+    // Boxes inside the frame (detections are clipped to ±1 px by rounding).
+    let (x, y, w, h) = (col_f64(&t.faces, "x"), col_f64(&t.faces, "y"), col_f64(&t.faces, "width"), col_f64(&t.faces, "height"));
+    for i in 0..n {
+        assert!(w[i] > 0.0 && h[i] > 0.0, "empty box");
+        assert!(x[i] >= -1.0 && y[i] >= -1.0 && x[i] + w[i] <= width + 1.0 && y[i] + h[i] <= height + 1.0, "box {i} outside the frame");
+    }
+    // Probabilities: in [0,1], each group sums to 1.
+    for prefix in ["p_", "s_"] {
+        let cols: Vec<Vec<f64>> = CLASSES.iter().map(|c| col_f64(&t.faces, &format!("{prefix}{c}"))).collect();
+        for i in 0..n {
+            let s: f64 = cols.iter().map(|c| c[i]).sum();
+            assert!((s - 1.0).abs() < 1e-3, "{prefix}* of row {i} sums to {s}");
+            assert!(cols.iter().all(|c| (0.0..=1.0).contains(&c[i])));
+        }
+    }
+    // Persons table agrees with the faces table.
+    let pid = col_f64(&t.faces, "person_id");
+    let distinct: BTreeSet<i64> = pid.iter().map(|&p| p as i64).collect();
+    assert_eq!(rows(&t.persons), distinct.len(), "one persons row per person_id");
+    let pframes: f64 = col_f64(&t.persons, "frames").iter().sum();
+    assert_eq!(pframes as usize, n, "persons.frames sums to the face rows");
+    // Crowd windows: face counts add up, percentages sum to 100 where people are present.
+    let faces_in_windows: f64 = col_f64(&t.crowd, "faces").iter().sum();
+    assert_eq!(faces_in_windows as usize, n, "crowd.faces sums to the face rows");
+    let people = col_f64(&t.crowd, "people");
+    let pct: Vec<Vec<f64>> = CLASSES.iter().map(|c| col_f64(&t.crowd, &format!("pct_{c}"))).collect();
+    for (i, &p) in people.iter().enumerate() {
+        let s: f64 = pct.iter().map(|c| c[i]).sum();
+        if p > 0.0 {
+            assert!((s - 100.0).abs() < 0.01, "window {i}: pct sums to {s}");
+        } else {
+            assert_eq!(s, 0.0);
+        }
+    }
+    // People per window never exceed distinct persons.
+    assert!(people.iter().all(|&p| p as usize <= distinct.len()));
+    // Metadata a reader needs.
+    let keys: BTreeSet<&str> = t.faces_meta.iter().map(|(k, _)| k.as_str()).collect();
+    for k in ["schema_version", "table", "tool", "model_id", "pipeline_settings", "sources"] {
+        assert!(keys.contains(k), "faces metadata lacks {k}");
+    }
+}
+
+#[test]
+fn talking_head_is_one_stable_person() {
+    let Some(clip) = video("talking_head_woman_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = run_clip(&clip, dir.path(), &["--sample-fps", "4"]);
+    check_invariants(&t, 596.0, 336.0, 15.5);
+    let n = rows(&t.faces);
+    let frames: BTreeSet<i64> = col_f64(&t.faces, "frame_index").iter().map(|&f| f as i64).collect();
+    assert!(frames.len() >= 50, "the face is found in most of the ~62 sampled frames, got {}", frames.len());
+    let mut per_person: BTreeMap<i64, usize> = BTreeMap::new();
+    for p in col_f64(&t.faces, "person_id") {
+        *per_person.entry(p as i64).or_default() += 1;
+    }
+    let top = per_person.values().max().copied().unwrap_or(0);
+    assert!(top * 10 >= n * 8, "one person should hold ≥ 80% of the rows: {per_person:?}");
+}
+
+#[test]
+fn traffic_camera_has_no_faces_but_valid_empty_tables() {
+    let Some(clip) = video("traffic_cam_no_faces_640x360.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = run_clip(&clip, dir.path(), &["--pipeline", "traffic", "--sample-fps", "1"]);
+    assert_eq!(rows(&t.faces), 0);
+    assert_eq!(rows(&t.persons), 0);
+    let frames: f64 = col_f64(&t.crowd, "frames").iter().sum();
+    assert!(frames >= 60.0, "about one frame per second of the 73 s after the first keyframe, got {frames}");
+    assert!(col_f64(&t.crowd, "people").iter().all(|&p| p == 0.0));
+    let start = col_f64(&t.crowd, "window_start_s");
+    assert!(start[0] >= 0.0 && start.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn classroom_clips_give_consistent_tables() {
+    for (name, w, h, dur) in [("classroom_wide_1280x720.mp4", 1280.0, 720.0, 5.1), ("classroom_front_848x480.mp4", 848.0, 480.0, 12.7)] {
+        let Some(clip) = video(name) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let t = run_clip(&clip, dir.path(), &["--sample-fps", "2"]);
+        check_invariants(&t, w, h, dur);
+        assert!(rows(&t.faces) > 0, "{name}: faces expected");
+    }
+}
+
+#[test]
+fn solvay_photo_recall() {
+    let Some(data) = shared_data() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("solvay.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(data.join("images/solvay1927_scientists.jpg"))
+        .args(["-t", "0.2", "-r", "5", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(st.success());
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let t = run_clip(&clip, &out_dir, &["--sample-fps", "0", "--min-face", "20", "--set", "detect.max-pixels=8000000"]);
+    let frames = col_f64(&t.faces, "frame_index");
+    let first: usize = frames.iter().filter(|&&f| f == 0.0).count();
+    // 29 people are in the photograph (SOURCES.md). rustface found 29 at 1920×1080.
+    assert!(first >= 25, "recall: {first} of 29 faces found");
+    assert!(first <= 32, "false positives: {first} faces for 29 people");
+}
