@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
+export FER_REQUIRE_SQL=1
 cargo test --all-targets 2>&1

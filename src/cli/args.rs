@@ -40,6 +40,8 @@ pub enum Command {
     /// Train SLDCNN on FER2013 (resumable; re-run the same command to continue).
     #[cfg(feature = "train")]
     Train(TrainArgs),
+    /// Detect faces in still images and print their 7 expression probabilities.
+    Classify(ClassifyArgs),
     /// Evaluate a model on a labelled split: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
 }
@@ -245,6 +247,35 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Compute device for the expression model.
+    #[arg(long, default_value = "cpu")]
+    pub device: ComputeDevice,
+}
+
+/// `fer-batch classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Image files (JPEG or PNG).
+    #[arg(required = true)]
+    pub images: Vec<PathBuf>,
+    /// Expression model directory; default: the model shipped in the binary.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Use a randomly initialised network (testing only).
+    #[arg(long, conflicts_with = "model")]
+    pub untrained: bool,
+    /// Smallest face side to detect, in pixels.
+    #[arg(long, default_value_t = 20.0)]
+    pub min_face: f32,
+    /// Minimum detector score.
+    #[arg(long, default_value_t = 2.0)]
+    pub min_score: f32,
+    /// Average each face with its mirror image.
+    #[arg(long)]
+    pub tta: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
 }

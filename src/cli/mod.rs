@@ -2,6 +2,7 @@
 //! reporting and exit codes. The only place that uses `anyhow` and `indicatif`.
 
 mod args;
+mod classify;
 mod eval;
 mod progress;
 mod run;
@@ -67,5 +68,6 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Train(a) => train::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
         Command::Run(a) => run::run(a, &cli.global),
+        Command::Classify(a) => classify::run(a, &cli.global),
     }
 }

@@ -219,6 +219,9 @@ impl FaceDetector {
                 }
             })
             .filter(|d| self.settings.max_face_px.is_none_or(|m| d.bbox.w <= m * 1.25))
+            // Boxes are reported inside the frame; alignment pads what lies beyond the edge.
+            .map(|d| Detection { bbox: d.bbox.clipped(frame.width as f32, frame.height as f32), ..d })
+            .filter(|d| d.bbox.w >= 2.0 && d.bbox.h >= 2.0)
             .collect();
         nms(dets, self.settings.nms_iou)
     }

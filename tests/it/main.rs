@@ -3,4 +3,5 @@
 
 mod errors;
 mod run;
+mod sql;
 mod util;
