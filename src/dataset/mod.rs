@@ -154,6 +154,36 @@ fn open_text(path: &Path) -> Result<Box<dyn BufRead>, DatasetError> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
 }
 
+/// A CSV file read line by line after checking its header.
+struct CsvLines {
+    path: PathBuf,
+    reader: Box<dyn BufRead>,
+    line: String,
+    lineno: usize,
+}
+
+impl CsvLines {
+    fn open(path: &Path, expected_header: &str) -> Result<Self, DatasetError> {
+        let mut this = Self { path: path.to_path_buf(), reader: open_text(path)?, line: String::new(), lineno: 0 };
+        let found = this.next_line()?.map(|(_, l)| l.to_owned()).unwrap_or_default();
+        if found != expected_header {
+            return Err(DatasetError::Header { path: path.into(), expected: expected_header.into(), found: found.chars().take(80).collect() });
+        }
+        Ok(this)
+    }
+
+    /// The next line without its line ending, with its 1-based number; None at the end.
+    fn next_line(&mut self) -> Result<Option<(usize, &str)>, DatasetError> {
+        self.line.clear();
+        let n = self.reader.read_line(&mut self.line).map_err(|source| DatasetError::Io { path: self.path.clone(), source })?;
+        if n == 0 {
+            return Ok(None);
+        }
+        self.lineno += 1;
+        Ok(Some((self.lineno, self.line.trim_end_matches(['\n', '\r']))))
+    }
+}
+
 fn parse_pixels(field: &str, side: usize, out: &mut Vec<u8>) -> Result<(), String> {
     out.clear();
     for tok in field.split_ascii_whitespace() {
@@ -182,29 +212,12 @@ pub fn load_fer2013_with_labels(
     splits: &[Split],
     labels: Option<&[Option<Expression>]>,
 ) -> Result<BTreeMap<Split, Dataset>, DatasetError> {
-    let mut reader = open_text(path)?;
-    let mut line = String::new();
-    let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
-    reader.read_line(&mut line).map_err(io)?;
-    let header = line.trim_end();
-    if header != "emotion,pixels,Usage" {
-        return Err(DatasetError::Header {
-            path: path.into(),
-            expected: "emotion,pixels,Usage".into(),
-            found: header.chars().take(80).collect(),
-        });
-    }
+    let mut lines = CsvLines::open(path, "emotion,pixels,Usage")?;
     let mut out: BTreeMap<Split, Dataset> = BTreeMap::new();
     let mut px = Vec::with_capacity(2304);
     let mut row = 0usize;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(io)? == 0 {
-            break;
-        }
-        let lineno = row + 2;
+    while let Some((lineno, text)) = lines.next_line()? {
         let bad = |reason: String| DatasetError::Row { path: path.into(), line: lineno, reason };
-        let text = line.trim_end_matches(['\n', '\r']);
         if text.is_empty() {
             return Err(bad("empty line".into()));
         }
@@ -247,14 +260,8 @@ pub fn load_fer2013_with_labels(
 /// the seven FER2013 classes, or `None` where the majority is contempt, unknown or not-a-face
 /// or there is a tie for the top vote.
 pub fn load_ferplus_majority(path: &Path) -> Result<Vec<Option<Expression>>, DatasetError> {
-    let mut reader = open_text(path)?;
-    let mut line = String::new();
-    let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
-    reader.read_line(&mut line).map_err(io)?;
     let expected = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF";
-    if line.trim_end() != expected {
-        return Err(DatasetError::Header { path: path.into(), expected: expected.into(), found: line.trim_end().into() });
-    }
+    let mut lines = CsvLines::open(path, expected)?;
     // FER+ vote columns in file order, mapped to FER2013 classes (None: not one of the 7).
     let map = [
         Some(Expression::Neutral),
@@ -269,14 +276,8 @@ pub fn load_ferplus_majority(path: &Path) -> Result<Vec<Option<Expression>>, Dat
         None,
     ];
     let mut out = Vec::new();
-    let mut lineno = 1;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(io)? == 0 {
-            break;
-        }
-        lineno += 1;
-        let fields: Vec<&str> = line.trim_end().split(',').collect();
+    while let Some((lineno, line)) = lines.next_line()? {
+        let fields: Vec<&str> = line.split(',').collect();
         if fields.len() != 12 {
             return Err(DatasetError::Row { path: path.into(), line: lineno, reason: format!("expected 12 fields, found {}", fields.len()) });
         }
@@ -300,24 +301,12 @@ pub fn load_ferplus_majority(path: &Path) -> Result<Vec<Option<Expression>>, Dat
 /// error. The subject id is the
 /// file name's first part (`S010_004_00000017.png` → `S010`).
 pub fn load_ckplus(path: &Path) -> Result<Dataset, DatasetError> {
-    let mut reader = open_text(path)?;
-    let mut line = String::new();
-    let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
-    reader.read_line(&mut line).map_err(io)?;
-    if line.trim_end() != "label,file,pixels" {
-        return Err(DatasetError::Header { path: path.into(), expected: "label,file,pixels".into(), found: line.trim_end().into() });
-    }
+    let mut lines = CsvLines::open(path, "label,file,pixels")?;
     let mut out = Dataset { side: 48, ..Default::default() };
     let mut px = Vec::new();
-    let mut lineno = 1;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(io)? == 0 {
-            break;
-        }
-        lineno += 1;
+    while let Some((lineno, line)) = lines.next_line()? {
         let bad = |reason: String| DatasetError::Row { path: path.into(), line: lineno, reason };
-        let mut f = line.trim_end().splitn(3, ',');
+        let mut f = line.splitn(3, ',');
         let (Some(label), Some(file), Some(pixels)) = (f.next(), f.next(), f.next()) else {
             return Err(bad("expected 3 fields: label,file,pixels".into()));
         };
