@@ -197,11 +197,22 @@ pub struct EvalArgs {
 /// `fer-batch run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Video files or directories (searched recursively for video files).
-    #[arg(required = true)]
+    /// Video files or directories (searched recursively for video files, see --glob).
+    #[arg(required_unless_present = "manifest")]
     pub inputs: Vec<PathBuf>,
-    /// Output Parquet file for the per-face table; the per-person and crowd tables go beside it
-    /// as NAME.persons.parquet and NAME.crowd.parquet.
+    /// Inputs listed in a file, one per line: `path[,camera[,start_utc]]` (start_utc RFC 3339,
+    /// e.g. 2024-05-01T08:30:00Z; `#` comments; relative paths are relative to the manifest).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Which files under directory inputs are videos, e.g. '*.mp4' or 'cam*/**/*.mkv' (`*`, `?`,
+    /// `**`, `[a-z]`; a pattern without `/` matches file names at any depth). Default: the usual
+    /// video extensions.
+    #[arg(long, value_name = "PATTERN")]
+    pub glob: Option<String>,
+    /// Output. A file (NAME.parquet): the per-face table, with NAME.persons.parquet and
+    /// NAME.crowd.parquet beside it. A directory (ends with / or exists): a Hive-partitioned
+    /// dataset, table=T/date=YYYY-MM-DD/camera=NAME/part-ID.parquet, one part per video;
+    /// reruns add new videos and skip those already there.
     #[arg(long, short)]
     pub out: PathBuf,
     /// Pipeline preset (classroom, traffic) or path to a pipeline TOML file.
@@ -234,7 +245,7 @@ pub struct RunArgs {
     /// Use a randomly initialised network instead of trained weights (testing only; reported in the outputs).
     #[arg(long, conflicts_with = "model")]
     pub untrained: bool,
-    /// Camera name stored in every row.
+    /// Camera name stored in every row (a manifest line's camera takes precedence).
     #[arg(long)]
     pub camera: Option<String>,
     /// Videos processed at the same time (they share the model).
@@ -243,7 +254,8 @@ pub struct RunArgs {
     /// Write a JSON run report (status, counts and timings per input) to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Replace existing output files even if they are not fer-batch tables of this schema version.
+    /// Reprocess videos whose outputs are up to date (same content, settings and model), and
+    /// replace existing output files even if they are not fer-batch tables of this schema version.
     #[arg(long)]
     pub force: bool,
     /// Compute device for the expression model.

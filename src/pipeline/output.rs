@@ -4,7 +4,11 @@
 //! leaves nothing behind and a reader never sees a partial table.
 //!
 //! In: [`TrackedFrame`]s, [`CrowdWindow`]s and [`PersonSummary`]s of each video. Out: the
-//! `faces`, `persons` and `crowd` Parquet files described in `schemas/`.
+//! `faces`, `persons` and `crowd` Parquet files described in `schemas/`. The dataset form
+//! (Hive-partitioned part files, see [`dataset`]) writes each video's parts straight to their
+//! final paths instead.
+
+pub mod dataset;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,7 +109,7 @@ impl PartSink {
         let video: Arc<str> = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().into();
         let options = WriterOptions {
             key_value_metadata: meta.metadata.clone(),
-            force_replace: true, // parts are private staging files
+            force_replace: true, // staging parts are private files
             ..WriterOptions::default()
         };
         Self {
@@ -119,6 +123,14 @@ impl PartSink {
             faces: None,
             crowd: None,
         }
+    }
+
+    /// Whether an existing file at a part path may be replaced even when it is not a
+    /// fer-batch table of this table and schema version (`true` by default: staging parts are
+    /// private; dataset parts pass the user's `--force`).
+    pub fn with_force_replace(mut self, force: bool) -> Self {
+        self.options.force_replace = force;
+        self
     }
 
     fn utc(&self, t: f64) -> Option<i64> {
@@ -223,6 +235,18 @@ pub fn append_part<R: TableRow>(writer: &mut TableWriter<R>, part: &Path) -> Res
         writer.write_batch(&batch)?;
     }
     Ok(rows)
+}
+
+/// The file-level key-value metadata of a Parquet file (read from its footer only).
+pub fn read_key_value_metadata(path: &Path) -> Result<Vec<(String, String)>, SinkError> {
+    let file = std::fs::File::open(path).map_err(|source| SinkError::Io { action: "open", path: path.to_path_buf(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })?;
+    Ok(reader
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect())
+        .unwrap_or_default())
 }
 
 #[cfg(test)]

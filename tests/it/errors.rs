@@ -72,7 +72,7 @@ fn help_documents_every_run_flag() {
     let o = run(&["run", "--help"]);
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--out", "--pipeline", "--set", "--sample-fps", "--min-face", "--detect-every", "--window", "--smooth", "--model", "--jobs", "--report", "--device"] {
+    for flag in ["--out", "--manifest", "--glob", "--force", "--pipeline", "--set", "--sample-fps", "--min-face", "--detect-every", "--window", "--smooth", "--model", "--jobs", "--report", "--device"] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }

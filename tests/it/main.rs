@@ -1,7 +1,9 @@
 //! Integration tests: the real binary on real footage from ../shared/data (tests that need it
 //! print a note and pass vacuously when the folder is absent, e.g. outside this workplace).
 
+mod dataset;
 mod errors;
+mod inputs;
 mod run;
 mod sql;
 mod util;
