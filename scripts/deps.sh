@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
-      libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev python3-venv)
+      libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev python3-venv chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

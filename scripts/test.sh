@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
-export FER_REQUIRE_SQL=1
+export FER_REQUIRE_SQL=1 FER_REQUIRE_BROWSER=1
 cargo test --all-targets 2>&1

@@ -22,5 +22,6 @@ pub mod detect;
 pub mod evaluate;
 pub mod imageops;
 pub mod pipeline;
+pub mod report;
 pub mod sink;
 pub mod track;

@@ -42,6 +42,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Detect faces in still images and print their 7 expression probabilities.
     Classify(ClassifyArgs),
+    /// Write a self-contained HTML report (timelines, people, per-person bars) of a run's tables.
+    Report(ReportArgs),
     /// Evaluate a model on a labelled split: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
 }
@@ -290,4 +292,17 @@ pub struct ClassifyArgs {
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
+}
+
+/// `fer-batch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The faces table of a single-file run (its .persons and .crowd siblings are read too).
+    pub results: PathBuf,
+    /// HTML file to write (self-contained: inline SVG, no scripts, no network).
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Page title.
+    #[arg(long)]
+    pub title: Option<String>,
 }

@@ -5,6 +5,7 @@ mod args;
 mod classify;
 mod eval;
 mod progress;
+mod report;
 mod run;
 mod signals;
 #[cfg(feature = "train")]
@@ -69,5 +70,6 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         Command::Eval(a) => eval::run(a, &cli.global),
         Command::Run(a) => run::run(a, &cli.global),
         Command::Classify(a) => classify::run(a, &cli.global),
+        Command::Report(a) => report::run(a, &cli.global),
     }
 }

@@ -4,6 +4,7 @@
 mod dataset;
 mod errors;
 mod inputs;
+mod report;
 mod run;
 mod sql;
 mod util;

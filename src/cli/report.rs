@@ -1,0 +1,20 @@
+//! `fer-batch report`: results → self-contained HTML.
+
+use anyhow::Context as _;
+
+use super::Status;
+use super::args::{GlobalArgs, ReportArgs};
+use crate::report::{ReportData, render_html};
+
+pub(super) fn run(a: ReportArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
+    let data = ReportData::load(&a.results)?;
+    let title = a.title.clone().unwrap_or_else(|| format!("fer-batch report: {}", a.results.display()));
+    let html = render_html(&data, &title);
+    let tmp = a.out.with_extension("html.tmp");
+    std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    if !g.quiet {
+        eprintln!("fer-batch: report written to {} ({} video(s))", a.out.display(), data.windows.len());
+    }
+    Ok(Status::Success)
+}

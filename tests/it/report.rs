@@ -1,0 +1,78 @@
+//! `fer-batch report` checked like a person would: the page is opened in headless Chromium,
+//! which must load it without errors, find every chart series in the DOM, and take a
+//! screenshot. Needs Debian's chromium (scripts/deps.sh installs it; scripts/test.sh sets
+//! FER_REQUIRE_BROWSER=1 so that a missing browser fails instead of skipping).
+
+use std::process::Command;
+
+use crate::util::*;
+
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"].into_iter().find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()));
+    if found.is_none() {
+        assert!(std::env::var_os("FER_REQUIRE_BROWSER").is_none(), "chromium is required (scripts/deps.sh installs it)");
+        eprintln!("note: chromium not installed; skipping the browser check of the report");
+    }
+    found
+}
+
+const FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+#[test]
+fn report_opens_in_a_browser_with_every_chart() {
+    let Some(browser) = chromium() else { return };
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "4"];
+    args.extend(model_args());
+    assert_eq!(run(&args).status.code(), Some(0));
+    let html = dir.path().join("report.html");
+    assert_eq!(run(&["report", out.to_str().unwrap(), "--out", html.to_str().unwrap()]).status.code(), Some(0));
+    let url = format!("file://{}", html.display());
+    let profile = dir.path().join("profile");
+
+    // The DOM as the browser built it: every expression series and the people line.
+    let dom = Command::new(browser)
+        .args(FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
+    let text = String::from_utf8_lossy(&dom.stdout);
+    let console = String::from_utf8_lossy(&dom.stderr);
+    assert!(!console.contains("Uncaught") && !console.contains("CONSOLE(") , "page errors: {console}");
+    for name in CLASSES {
+        assert!(text.contains(&format!("data-expression=\"{name}\"")), "no {name} series");
+    }
+    for id in ["timeline-0", "people-0", "persons-0", "overall", "metadata"] {
+        assert!(text.contains(&format!("id=\"{id}\"")), "no #{id}");
+    }
+    assert!(text.contains("single_face_phone_596x336.mp4"));
+    assert!(!text.contains("<img"), "no face images in the report");
+
+    // A screenshot: a real PNG of the page.
+    let png = dir.path().join("shot.png");
+    let shot = Command::new(browser)
+        .args(FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(["--window-size=900,1200"])
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(shot.status.success());
+    let bytes = std::fs::read(&png).expect("screenshot written");
+    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "screenshot is {} bytes", bytes.len());
+}
