@@ -486,7 +486,13 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     // Errors are printed even with --quiet.
     for o in &outcomes {
         if let VideoStatus::Failed(e) = &o.status {
-            eprintln!("fer-batch: {}: {e}", o.input.path.display());
+            // Most errors already start with the path; don't print it twice.
+            let path = o.input.path.display().to_string();
+            if e.starts_with(&path) {
+                eprintln!("fer-batch: {e}");
+            } else {
+                eprintln!("fer-batch: {path}: {e}");
+            }
         }
     }
     if !g.quiet {

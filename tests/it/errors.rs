@@ -76,3 +76,67 @@ fn help_documents_every_run_flag() {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
+
+/// Makes a file with the ffmpeg CLI; returns false (and the test skips) if ffmpeg is absent.
+fn ffmpeg(args: &[&str]) -> bool {
+    std::process::Command::new("ffmpeg").args(["-v", "error", "-y"]).args(args).status().is_ok_and(|s| s.success())
+}
+
+#[test]
+fn the_bad_input_corpus_gets_one_clear_line_each_and_no_partial_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let good = d.join("good.mp4");
+    let audio = d.join("audio only.m4a");
+    let huge = d.join("huge.mp4");
+    if !ffmpeg(&["-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-t", "2", "-pix_fmt", "yuv420p", "-movflags", "+faststart", good.to_str().unwrap()])
+        || !ffmpeg(&["-f", "lavfi", "-i", "sine=frequency=440", "-t", "1", audio.to_str().unwrap()])
+        || !ffmpeg(&["-f", "lavfi", "-i", "color=size=9000x9000:rate=1", "-t", "1", "-c:v", "mjpeg", huge.to_str().unwrap()])
+    {
+        eprintln!("note: ffmpeg CLI unavailable; skipping");
+        return;
+    }
+    let bytes = std::fs::read(&good).unwrap();
+    // Truncated at several offsets (the moov atom is at the front: frames before the cut survive
+    // or the file is rejected, never a crash).
+    let mut bad: Vec<std::path::PathBuf> = Vec::new();
+    for (i, frac) in [0.02, 0.3, 0.7].iter().enumerate() {
+        let p = d.join(format!("truncated_{i}.mp4"));
+        std::fs::write(&p, &bytes[..(bytes.len() as f64 * frac) as usize]).unwrap();
+        bad.push(p);
+    }
+    // Damaged moov: overwrite the atom's type.
+    let mut moov = bytes.clone();
+    if let Some(pos) = moov.windows(4).position(|w| w == b"moov") {
+        moov[pos..pos + 4].copy_from_slice(b"xxxx");
+    }
+    let damaged = d.join("damaged_moov.mp4");
+    std::fs::write(&damaged, moov).unwrap();
+    let text = d.join("notes.mp4");
+    std::fs::write(&text, "hello\n").unwrap();
+    let missing = d.join("vanished.mp4");
+    let out_dir = d.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("o.parquet");
+    let mut args: Vec<&str> = vec!["run", good.to_str().unwrap(), audio.to_str().unwrap(), huge.to_str().unwrap(), damaged.to_str().unwrap(), text.to_str().unwrap(), missing.to_str().unwrap()];
+    args.extend(bad.iter().map(|p| p.to_str().unwrap()));
+    args.extend(["--out", out.to_str().unwrap(), "--untrained", "--sample-fps", "0"]);
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "some inputs failed → exit 1");
+    let err = String::from_utf8_lossy(&o.stderr);
+    for (name, why) in [("audio only.m4a", "video"), ("huge.mp4", "exceeds the limit"), ("damaged_moov.mp4", ""), ("notes.mp4", ""), ("vanished.mp4", "")] {
+        let lines: Vec<_> = err.lines().filter(|l| l.contains(name)).collect();
+        assert_eq!(lines.len(), 1, "{name} reported once: {err}");
+        assert!(lines[0].to_lowercase().contains(why), "{name}: {}", lines[0]);
+    }
+    // The good clip (and truncations that kept whole frames) are in the output; nothing else.
+    let (faces, meta) = read_parquet(&out);
+    assert_eq!(rows(&faces), 0, "a synthetic test pattern has no faces");
+    let sources = &meta.iter().find(|(k, _)| k == "sources").unwrap().1;
+    assert!(sources.contains("good.mp4"));
+    for n in ["audio only", "huge", "damaged_moov", "notes", "vanished"] {
+        assert!(!sources.contains(n), "{n} must not be listed as a source");
+    }
+    let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left.len(), 3, "only the three tables, no staging leftovers: {left:?}");
+}
