@@ -518,6 +518,19 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
                 info.id,
                 if info.trained { "" } else { " (UNTRAINED)" },
             );
+            let mut st = crate::pipeline::StageTimes::default();
+            for (_, r) in &done {
+                st.decode_wait_s += r.stages.decode_wait_s;
+                st.detect_s += r.stages.detect_s;
+                st.align_s += r.stages.align_s;
+                st.classify_s += r.stages.classify_s;
+                st.track_s += r.stages.track_s;
+                st.write_s += r.stages.write_s;
+            }
+            eprintln!(
+                "  stages: detect {:.1}s + align {:.1}s (CPU time over worker threads), classify {:.1}s, waiting for decode {:.1}s, track+aggregate {:.2}s, write {:.2}s",
+                st.detect_s, st.align_s, st.classify_s, st.decode_wait_s, st.track_s, st.write_s
+            );
         }
     }
     if let Some(path) = &a.report {
