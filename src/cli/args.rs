@@ -305,4 +305,7 @@ pub struct ReportArgs {
     /// Page title.
     #[arg(long)]
     pub title: Option<String>,
+    /// Also write the timeline as a PNG (for slides).
+    #[arg(long)]
+    pub png: Option<PathBuf>,
 }

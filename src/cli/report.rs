@@ -13,6 +13,13 @@ pub(super) fn run(a: ReportArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let tmp = a.out.with_extension("html.tmp");
     std::fs::write(&tmp, html).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &a.out).with_context(|| format!("writing {}", a.out.display()))?;
+    if let Some(png) = &a.png {
+        let videos: Vec<(&str, &[crate::report::WindowPoint])> = data.windows.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+        let img = crate::report::png::timeline_png(&videos);
+        let tmp = png.with_extension("png.tmp");
+        img.save_with_format(&tmp, image::ImageFormat::Png).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, png).with_context(|| format!("writing {}", png.display()))?;
+    }
     if !g.quiet {
         eprintln!("fer-batch: report written to {} ({} video(s))", a.out.display(), data.windows.len());
     }

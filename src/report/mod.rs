@@ -14,6 +14,8 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+pub mod png;
+
 use crate::classify::Expression;
 use crate::sink::sibling_paths;
 
@@ -245,13 +247,23 @@ pub fn timeline_svg(windows: &[WindowPoint], id: &str) -> String {
     s + "</svg>"
 }
 
+/// Tick positions 0, step, 2·step, … ≤ `end`, with step 1, 2 or 5 × 10ⁿ giving 4–10 ticks.
+pub fn nice_ticks(end: f64) -> Vec<f64> {
+    if !(end > 0.0 && end.is_finite()) {
+        return vec![0.0];
+    }
+    let raw = end / 5.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| end / s <= 8.0).unwrap_or(10.0 * mag);
+    (0..).map(|i| f64::from(i) * step).take_while(|t| *t <= end + 1e-9).collect()
+}
+
 fn axes(s: &mut String, t_end: f64, y_label: &str) {
     let _ = write!(s, r##"<line x1="{PAD_L}" y1="{}" x2="{}" y2="{}" stroke="#333"/>"##, H - PAD_B, W - 10.0, H - PAD_B);
     let _ = write!(s, r##"<line x1="{PAD_L}" y1="10" x2="{PAD_L}" y2="{}" stroke="#333"/>"##, H - PAD_B);
-    for i in 0..=5 {
-        let t = t_end * f64::from(i) / 5.0;
-        let px = PAD_L + (W - PAD_L - 10.0) * f64::from(i) / 5.0;
-        let _ = write!(s, r#"<text x="{px:.1}" y="{}" font-size="11" text-anchor="middle">{t:.0}s</text>"#, H - 8.0);
+    for t in nice_ticks(t_end) {
+        let px = PAD_L + (W - PAD_L - 10.0) * t / t_end;
+        let _ = write!(s, r#"<text x="{px:.1}" y="{}" font-size="11" text-anchor="middle">{t}s</text>"#, H - 8.0);
     }
     let _ = write!(s, r#"<text x="12" y="{}" font-size="11" transform="rotate(-90 12 {})" text-anchor="middle">{y_label}</text>"#, H / 2.0, H / 2.0);
 }
@@ -349,6 +361,14 @@ mod tests {
             pct[6] = 100.0 - happy;
         }
         WindowPoint { start_s: start, end_s: start + 1.0, people, pct }
+    }
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        assert_eq!(nice_ticks(15.5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 14.0]);
+        assert_eq!(nice_ticks(75.0), vec![0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0]);
+        assert_eq!(nice_ticks(3.0), vec![0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0]);
+        assert_eq!(nice_ticks(0.0), vec![0.0]);
     }
 
     #[test]

@@ -37,7 +37,11 @@ fn report_opens_in_a_browser_with_every_chart() {
     args.extend(model_args());
     assert_eq!(run(&args).status.code(), Some(0));
     let html = dir.path().join("report.html");
-    assert_eq!(run(&["report", out.to_str().unwrap(), "--out", html.to_str().unwrap()]).status.code(), Some(0));
+    let timeline_png = dir.path().join("timeline.png");
+    assert_eq!(run(&["report", out.to_str().unwrap(), "--out", html.to_str().unwrap(), "--png", timeline_png.to_str().unwrap()]).status.code(), Some(0));
+    let png = image::open(&timeline_png).expect("timeline PNG decodes").into_rgb8();
+    assert!(png.width() >= 800 && png.height() >= 200);
+    assert!(png.pixels().any(|p| p.0 != [255, 255, 255]), "timeline PNG is blank");
     let url = format!("file://{}", html.display());
     let profile = dir.path().join("profile");
 
