@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
 use self::glob::Glob;
 use self::manifest::read_manifest;
@@ -189,6 +189,40 @@ fn container_start_utc(path: &Path) -> Option<i64> {
     decoder.info().creation_time_utc.as_deref().and_then(parse_utc_micros)
 }
 
+/// File at the root of a dataset recording which schema version its parts use.
+pub(super) const DATASET_MARKER: &str = "_fer_batch_dataset.json";
+
+/// Refuses a dataset written with another schema version (mixing versions would break
+/// readers silently); marks a new one. Runs before any video is decoded.
+fn check_dataset_marker(root: &Path) -> anyhow::Result<()> {
+    let marker = root.join(DATASET_MARKER);
+    match std::fs::read(&marker) {
+        Ok(bytes) => {
+            let v: serde_json::Value = serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", marker.display()))?;
+            let found = v.get("schema_version").and_then(|x| x.as_str()).unwrap_or("unknown");
+            if found != SCHEMA_VERSION {
+                bail!(
+                    "dataset {} holds tables of schema version {found}, this fer-batch writes version {SCHEMA_VERSION}; write to a new directory",
+                    root.display()
+                );
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let has_tables = std::fs::read_dir(root)?.flatten().any(|e| e.file_name().to_string_lossy().starts_with("table="));
+            if has_tables {
+                bail!("{} holds table=… partitions but no {DATASET_MARKER}: not a fer-batch dataset of this version; write to a new directory", root.display());
+            }
+            let json = serde_json::json!({"schema_version": SCHEMA_VERSION, "tool": format!("fer-batch {}", env!("CARGO_PKG_VERSION")), "layout": "table=NAME/date=YYYY-MM-DD/camera=NAME/part-ID.parquet"});
+            let tmp = root.join(format!(".{DATASET_MARKER}.tmp-{}", std::process::id()));
+            std::fs::write(&tmp, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &marker).with_context(|| format!("writing {}", marker.display()))?;
+            Ok(())
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", marker.display())),
+    }
+}
+
 /// Where the tables go.
 enum Target {
     /// Three files, merged from per-video staging parts.
@@ -290,6 +324,7 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let target = if is_dataset_out(&a.out) {
         std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create the output directory {}", a.out.display()))?;
         check_writable(&a.out).with_context(|| format!("output {} cannot be written", a.out.display()))?;
+        check_dataset_marker(&a.out)?;
         Target::Dataset(a.out.clone())
     } else {
         Target::Files(check_outputs(&a.out, a.force).with_context(|| format!("output {} cannot be written", a.out.display()))?)

@@ -31,6 +31,8 @@ fn files_with_mtimes(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "_fer_batch_dataset.json") {
+                // The dataset's schema-version marker (checked separately).
             } else {
                 out.insert(p.clone(), e.metadata().unwrap().modified().unwrap());
             }
@@ -80,6 +82,8 @@ fn dataset_form_partitions_by_date_and_camera_and_skips_what_is_done() {
     std::fs::write(&m2, format!("{},hall-1,2024-05-01T23:30:00-02:00\n", hall.display())).unwrap();
     run_ok(&["run", "--manifest", m2.to_str().unwrap(), "--out", root.to_str().unwrap(), "--sample-fps", "1"]);
 
+    let marker: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("_fer_batch_dataset.json")).expect("dataset marker")).unwrap();
+    assert_eq!(marker["schema_version"], "1");
     let all = files_with_mtimes(&root);
     assert_eq!(all.len(), 6, "three tables × two videos, nothing else (no temporary files): {all:?}");
     for (part, clip, camera) in [("date=2018-09-24/camera=front%20door", &phone, "front door"), ("date=2024-05-02/camera=hall-1", &hall, "hall-1")] {

@@ -140,3 +140,20 @@ fn the_bad_input_corpus_gets_one_clear_line_each_and_no_partial_output() {
     let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left.len(), 3, "only the three tables, no staging leftovers: {left:?}");
 }
+
+#[test]
+fn a_dataset_of_another_schema_version_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ds");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::write(root.join("_fer_batch_dataset.json"), r#"{"schema_version": "0"}"#).unwrap();
+    let o = run(&["run", "/nonexistent/clip.mp4", "--out", &format!("{}/", root.display()), "--untrained"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("schema version 0") && err.contains("ds"), "{err}");
+    // Partitions without the marker: also refused.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("table=faces")).unwrap();
+    let o = run(&["run", "/nonexistent/clip.mp4", "--out", &format!("{}/", other.display()), "--untrained"]);
+    assert_eq!(o.status.code(), Some(2));
+}
