@@ -34,9 +34,9 @@ use crate::classify::{Classifier, ModelInfo};
 use crate::config::{DEFAULT_PRESET, Options, Settings};
 use crate::decode::{DecodeOptions, Decoder};
 use crate::pipeline::output::dataset::{PartKey, Partition, is_dataset_out};
-use crate::pipeline::output::{PartPaths, PartSink, RunMeta, append_part, parse_utc_micros, read_key_value_metadata};
+use crate::pipeline::output::{PartPaths, PartSink, RunMeta, append_part, parse_utc_micros};
 use crate::pipeline::{ClassifierService, Pipeline, VideoInput, VideoReport};
-use crate::sink::{CrowdRow, FaceRow, OutputPaths, PersonRow, SCHEMA_VERSION, Table, TableWriter, WriterOptions, check_outputs, check_writable};
+use crate::sink::{CrowdRow, FaceRow, OutputPaths, PersonRow, SCHEMA_VERSION, Table, TableWriter, WriterOptions, check_outputs, check_writable, read_key_value_metadata};
 
 /// File extensions treated as video when a directory is given.
 pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "mkv", "avi", "webm", "mpg", "mpeg", "ts", "mts", "m2ts", "flv", "wmv", "3gp", "ogv"];

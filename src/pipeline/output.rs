@@ -237,17 +237,6 @@ pub fn append_part<R: TableRow>(writer: &mut TableWriter<R>, part: &Path) -> Res
     Ok(rows)
 }
 
-/// The file-level key-value metadata of a Parquet file (read from its footer only).
-pub fn read_key_value_metadata(path: &Path) -> Result<Vec<(String, String)>, SinkError> {
-    let file = std::fs::File::open(path).map_err(|source| SinkError::Io { action: "open", path: path.to_path_buf(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })?;
-    Ok(reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|kvs| kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect())
-        .unwrap_or_default())
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 pub mod png;
 
@@ -73,17 +72,7 @@ pub struct ReportData {
 }
 
 fn read(path: &Path) -> Result<(Vec<RecordBatch>, Vec<(String, String)>), ReportError> {
-    let err = |reason: String| ReportError::Read { path: path.to_path_buf(), reason };
-    let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| err(e.to_string()))?;
-    let kv = b
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|v| v.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
-        .unwrap_or_default();
-    let batches = b.build().map_err(|e| err(e.to_string()))?.collect::<Result<Vec<_>, _>>().map_err(|e| err(e.to_string()))?;
-    Ok((batches, kv))
+    crate::sink::read_table(path).map_err(|e| ReportError::Read { path: path.to_path_buf(), reason: e.to_string() })
 }
 
 fn column<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Array, ReportError> {

@@ -304,6 +304,36 @@ impl<R: TableRow> std::fmt::Debug for TableWriter<R> {
     }
 }
 
+fn open_table(path: &Path) -> Result<::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>, SinkError> {
+    let file = File::open(path).map_err(|source| SinkError::Io { action: "open", path: path.to_path_buf(), source })?;
+    ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })
+}
+
+fn key_values(builder: &::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>) -> Vec<(String, String)> {
+    builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kvs| kvs.iter().map(|kv| (kv.key.clone(), kv.value.clone().unwrap_or_default())).collect())
+        .unwrap_or_default()
+}
+
+/// The file-level key-value metadata of a Parquet file (footer only).
+pub fn read_key_value_metadata(path: &Path) -> Result<Vec<(String, String)>, SinkError> {
+    Ok(key_values(&open_table(path)?))
+}
+
+/// A whole Parquet file as record batches, with its key-value metadata (for read-back by
+/// reports and tests; tables are small enough to hold).
+pub fn read_table(path: &Path) -> Result<(Vec<arrow::record_batch::RecordBatch>, Vec<(String, String)>), SinkError> {
+    let builder = open_table(path)?;
+    let kv = key_values(&builder);
+    let reader = builder.build().map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })?;
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(|source| SinkError::Arrow { table: "(read back)", source })?;
+    Ok((batches, kv))
+}
+
 /// Checks that a file can be created in `dir_or_file` (an existing directory) or in the
 /// directory that would hold `dir_or_file` (a file path), by creating and removing a hidden
 /// probe file there. Cheap; meant to run before any video is decoded.

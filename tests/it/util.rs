@@ -5,7 +5,6 @@ use std::process::{Command, Output};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float32Type, Float64Type, Int64Type};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 /// Path of the built `fer-batch` binary.
 pub fn bin() -> PathBuf {
@@ -50,16 +49,7 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Reads a whole Parquet file into one batch per file batch, with its key-value metadata.
 pub fn read_parquet(path: &Path) -> (Vec<RecordBatch>, Vec<(String, String)>) {
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let builder = ParquetRecordBatchReaderBuilder::try_new(f).expect("parquet");
-    let kv = builder
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .map(|v| v.iter().map(|k| (k.key.clone(), k.value.clone().unwrap_or_default())).collect())
-        .unwrap_or_default();
-    let batches = builder.build().expect("reader").map(|b| b.expect("batch")).collect();
-    (batches, kv)
+    fer_batch::sink::read_table(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A column as f64 values (Float32, Float64 or Int64), nulls as NaN.
