@@ -44,6 +44,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Write a self-contained HTML report (timelines, people, per-person bars) of a run's tables.
     Report(ReportArgs),
+    /// Draw a run's results onto its video: face boxes, person ids, labels, probability bars.
+    Annotate(AnnotateArgs),
     /// Evaluate a model on a labelled split: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
 }
@@ -229,7 +231,8 @@ pub struct RunArgs {
     /// Smallest face side to detect, in source pixels. Overrides detect.min-face-px.
     #[arg(long)]
     pub min_face: Option<f32>,
-    /// Run the face detector on every N-th analysed frame only; boxes are carried in between.
+    /// Run the full face detector on every N-th analysed frame only; in between, each face is
+    /// re-found near its last box.
     #[arg(long)]
     pub detect_every: Option<u32>,
     /// Crowd-statistics window in seconds. Overrides aggregate.window-secs.
@@ -263,6 +266,10 @@ pub struct RunArgs {
     /// Compute device for the expression model.
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
+    /// After the run, also write the video with the results drawn on it (as `fer-batch
+    /// annotate` does) to this file (.mp4, .mkv, …). Only with a single video file input.
+    #[arg(long, value_name = "OUT_VIDEO", conflicts_with = "manifest")]
+    pub annotate: Option<PathBuf>,
 }
 
 /// `fer-batch classify`.
@@ -292,6 +299,11 @@ pub struct ClassifyArgs {
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
+    /// Also write each image with its faces drawn on it (box, label, probability bar). With one
+    /// image: the output file (.png or .jpg). With several (or an existing directory): a
+    /// directory that receives <stem>.annotated.png per image.
+    #[arg(long, value_name = "OUT")]
+    pub annotate: Option<PathBuf>,
 }
 
 /// `fer-batch report`.
@@ -308,4 +320,17 @@ pub struct ReportArgs {
     /// Also write the timeline as a PNG (for slides).
     #[arg(long)]
     pub png: Option<PathBuf>,
+}
+
+/// `fer-batch annotate`.
+#[derive(Debug, Args)]
+pub struct AnnotateArgs {
+    /// The source video (the same file `fer-batch run` analysed).
+    pub video: PathBuf,
+    /// The run's results: its faces table (the --out file), or its dataset directory.
+    #[arg(long)]
+    pub results: PathBuf,
+    /// Video file to write (.mp4 recommended; H.264 when FFmpeg has libx264, else MPEG-4).
+    #[arg(long, short)]
+    pub out: PathBuf,
 }

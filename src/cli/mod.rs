@@ -1,6 +1,7 @@
 //! The command-line edge: argument parsing (clap), progress display (indicatif), error
 //! reporting and exit codes. The only place that uses `anyhow` and `indicatif`.
 
+mod annotate;
 mod args;
 mod classify;
 mod eval;
@@ -68,8 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
-        Command::Run(a) => run::run(a, &cli.global),
+        Command::Run(a) => annotate::run_then_annotate(a, &cli.global),
         Command::Classify(a) => classify::run(a, &cli.global),
         Command::Report(a) => report::run(a, &cli.global),
+        Command::Annotate(a) => annotate::run(a, &cli.global),
     }
 }

@@ -370,6 +370,16 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     super::signals::install(cancel.clone());
     let pipeline = Pipeline::new(settings.clone(), service.clone(), cancel.clone())?;
 
+    // Leftovers of runs that were killed outright (SIGKILL, power loss) are hidden files no
+    // reader mistakes for results; remove them now so they do not accumulate.
+    let swept = match &target {
+        Target::Files(paths) => crate::sink::remove_stale_temporaries(paths.faces.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        Target::Dataset(root) => remove_stale_in_tree(root, 4),
+    };
+    if !swept.is_empty() && !g.quiet {
+        eprintln!("fer-batch: removed {} temporary file(s) left by an interrupted run", swept.len());
+    }
+
     // Single-file form: per-video parts go to a private staging directory beside the output.
     let staging = match &target {
         Target::Files(paths) => {
@@ -555,6 +565,7 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
             );
             let mut st = crate::pipeline::StageTimes::default();
             for (_, r) in &done {
+                st.decode_s += r.stages.decode_s;
                 st.decode_wait_s += r.stages.decode_wait_s;
                 st.detect_s += r.stages.detect_s;
                 st.align_s += r.stages.align_s;
@@ -563,8 +574,8 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
                 st.write_s += r.stages.write_s;
             }
             eprintln!(
-                "  stages: detect {:.1}s + align {:.1}s (CPU time over worker threads), classify {:.1}s, waiting for decode {:.1}s, track+aggregate {:.2}s, write {:.2}s",
-                st.detect_s, st.align_s, st.classify_s, st.decode_wait_s, st.track_s, st.write_s
+                "  stages (CPU s): decode {:.1}, detect {:.1}, align {:.1}, classify {:.1}, track+aggregate {:.2}, write {:.2}; waited {:.1}s for frames",
+                st.decode_s, st.detect_s, st.align_s, st.classify_s, st.track_s, st.write_s, st.decode_wait_s
             );
         }
     }
@@ -623,4 +634,20 @@ pub(super) fn humantime_now() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// [`crate::sink::remove_stale_temporaries`] in `dir` and its subdirectories down to `depth`
+/// levels (the dataset's `table=/date=/camera=` partitions).
+fn remove_stale_in_tree(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut removed = crate::sink::remove_stale_temporaries(dir);
+    if depth > 0
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !e.file_name().to_string_lossy().starts_with('.') {
+                removed.extend(remove_stale_in_tree(&e.path(), depth - 1));
+            }
+        }
+    }
+    removed
 }

@@ -85,8 +85,9 @@ pub struct DetectOptions {
     pub max_pixels: Option<usize>,
     /// IoU above which overlapping detections are merged.
     pub nms_iou: Option<f32>,
-    /// Run the detector on every N-th processed frame and carry boxes forward in between
-    /// (1 = every frame).
+    /// Run the full-frame detector on every N-th processed frame (1 = every frame); on the
+    /// frames between, each face of the latest key frame is re-found in a small region around
+    /// its box (a face that is not re-found is dropped; new faces appear at the next key frame).
     pub every_n_frames: Option<u32>,
 }
 

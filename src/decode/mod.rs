@@ -4,6 +4,11 @@
 //! codec), plus [`DecodeOptions`] (optional frame sampling, decoder threads, a size limit).
 //! Out: a [`Decoder`], which describes the stream ([`VideoInfo`]) and iterates over
 //! [`Frame`]s: luma only, tightly packed, rotated upright, with exact rational timestamps.
+//! Only when [`DecodeOptions::rgb`] asks for it does a frame also carry RGB24 pixels (for
+//! drawing on the footage; the analysis path never pays for the colour conversion).
+//!
+//! The way back out is [`encode`]: a [`VideoEncoder`] writes RGB frames with their source
+//! timestamps to a new video file (the annotated video of `fer-batch annotate`).
 //!
 //! Invariants:
 //! - This is the only module that imports `ffmpeg_next`. FFmpeg types are aliased `Av*` here
@@ -18,6 +23,7 @@
 //!   swscale produces for `-pix_fmt gray`.
 //! - Memory is bounded: one packet in flight plus the decoder's own frame-thread queue.
 
+pub mod encode;
 pub mod time;
 
 use std::cell::{Cell, RefCell};
@@ -44,6 +50,7 @@ use ff::util::frame::video::Video as AvFrame;
 use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
+pub use self::encode::{EncodeError, EncodeSummary, VideoEncoder};
 pub use self::time::{Pts, Rational};
 
 /// Default for [`DecodeOptions::max_pixels`]: 8192 × 8192.
@@ -71,6 +78,9 @@ pub struct DecodeOptions {
     /// Reject videos whose frames have more pixels than this ([`DecodeError::TooLarge`]),
     /// checked on the container header before anything is allocated.
     pub max_pixels: u64,
+    /// Also convert each emitted frame to RGB24 ([`Frame::rgb`]); off for the analysis path,
+    /// which only reads luma.
+    pub rgb: bool,
 }
 
 impl Default for DecodeOptions {
@@ -79,6 +89,7 @@ impl Default for DecodeOptions {
             sample_fps: None,
             threads: 0,
             max_pixels: DEFAULT_MAX_PIXELS,
+            rgb: false,
         }
     }
 }
@@ -114,7 +125,7 @@ pub struct VideoInfo {
     pub creation_time_utc: Option<String>,
 }
 
-/// One decoded frame: upright 8-bit luma plus its timestamp.
+/// One decoded frame: upright 8-bit luma (and RGB when asked for) plus its timestamp.
 #[derive(Clone, PartialEq)]
 pub struct Frame {
     /// 0-based position among all decoded frames of the video, sampled or not.
@@ -129,6 +140,10 @@ pub struct Frame {
     pub height: u32,
     /// `width * height` full-range luma bytes, row-major, no padding, upright.
     pub gray: Vec<u8>,
+    /// `width * height * 3` RGB24 bytes, row-major, no padding, upright (rotated like
+    /// [`Frame::gray`]), converted by swscale (BT.601 matrix, as [`VideoEncoder`] uses on the
+    /// way back); only with [`DecodeOptions::rgb`], else `None`.
+    pub rgb: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Frame {
@@ -140,6 +155,10 @@ impl fmt::Debug for Frame {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("gray", &format_args!("[{} bytes]", self.gray.len()))
+            .field(
+                "rgb",
+                &format_args!("{:?}", self.rgb.as_ref().map(|rgb| rgb.len())),
+            )
             .finish()
     }
 }
@@ -245,6 +264,20 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
+    /// The error for a failed file-system operation on `path`: [`DecodeError::NotFound`],
+    /// [`DecodeError::PermissionDenied`], else [`DecodeError::Open`].
+    pub fn from_io(path: &Path, err: &std::io::Error) -> Self {
+        let path = path.to_owned();
+        match err.kind() {
+            std::io::ErrorKind::NotFound => Self::NotFound { path },
+            std::io::ErrorKind::PermissionDenied => Self::PermissionDenied { path },
+            _ => Self::Open {
+                path,
+                reason: err.to_string(),
+            },
+        }
+    }
+
     /// The file the error is about.
     pub fn path(&self) -> &Path {
         match self {
@@ -386,26 +419,70 @@ enum State {
     Done,
 }
 
-/// swscale converter to GRAY8 for pixel formats whose first plane is not 8-bit luma.
-struct GrayScaler {
+/// A swscale converter (same size, another pixel format) and its reusable output frame:
+/// GRAY8 for pixel formats whose first plane is not 8-bit luma, RGB24 for [`Frame::rgb`].
+struct Converter {
     scaler: AvScaler,
     output: AvFrame,
 }
 
 // SAFETY: an `SwsContext` and an `AVFrame` are plain heap state with no thread affinity; the
 // wrapper is only ever used through `&mut`, so moving it to another thread is sound.
-unsafe impl Send for GrayScaler {}
+unsafe impl Send for Converter {}
 
-/// Chooses frames to emit when sampling at a fixed rate.
+impl Converter {
+    /// Converts `input` to `target` with the converter in `slot`, (re)building it when the
+    /// input format or size changed; returns the converted frame or why it failed.
+    fn convert<'a>(
+        slot: &'a mut Option<Converter>,
+        input: &AvFrame,
+        target: AvPixel,
+    ) -> Result<&'a AvFrame, String> {
+        let (format, width, height) = (input.format(), input.width(), input.height());
+        let reusable = slot.as_ref().is_some_and(|c| {
+            let from = c.scaler.input();
+            (from.format, from.width, from.height) == (format, width, height)
+        });
+        if !reusable {
+            let scaler = AvScaler::get(
+                format,
+                width,
+                height,
+                target,
+                width,
+                height,
+                AvScalerFlags::BILINEAR,
+            )
+            .map_err(|err| {
+                format!("cannot convert pixel format {format:?} to {target:?}: {err}")
+            })?;
+            *slot = Some(Converter {
+                scaler,
+                output: AvFrame::empty(),
+            });
+        }
+        let converter = slot.as_mut().ok_or("pixel converter missing")?;
+        converter
+            .scaler
+            .run(input, &mut converter.output)
+            .map_err(|err| format!("converting {format:?} to {target:?}: {err}"))?;
+        Ok(&converter.output)
+    }
+}
+
+/// Chooses frames to emit when sampling at a fixed rate: the rule behind
+/// [`DecodeOptions::sample_fps`], public so that a caller decoding every frame (e.g. the
+/// annotator) can tell which of them a sampled run analysed.
 #[derive(Debug, Clone)]
-struct Sampler {
+pub struct Sampler {
     period_s: Option<f64>,
     anchor_s: Option<f64>,
     next_s: f64,
 }
 
 impl Sampler {
-    fn new(sample_fps: Option<f64>) -> Self {
+    /// A sampler for at most `sample_fps` frames per second (`None`: every frame).
+    pub fn new(sample_fps: Option<f64>) -> Self {
         Self {
             period_s: sample_fps.map(|fps| 1.0 / fps),
             anchor_s: None,
@@ -413,8 +490,9 @@ impl Sampler {
         }
     }
 
-    /// Whether the frame at `t` seconds is emitted; advances the grid when it is.
-    fn accept(&mut self, t: f64) -> bool {
+    /// Whether the frame at `t` seconds (from the stream start, [`Frame::timestamp_s`]) is
+    /// emitted; advances the grid when it is. Call it once per decoded frame, in order.
+    pub fn accept(&mut self, t: f64) -> bool {
         let Some(period) = self.period_s else {
             return true;
         };
@@ -453,7 +531,10 @@ pub struct Decoder {
     stream_index: usize,
     decoder: AvVideoDecoder,
     decoded: AvFrame,
-    scaler: Option<GrayScaler>,
+    gray_converter: Option<Converter>,
+    /// Set when [`DecodeOptions::rgb`] asks for RGB frames.
+    rgb: bool,
+    rgb_converter: Option<Converter>,
     /// A packet the decoder refused with `EAGAIN`; sent again before reading more.
     pending_packet: Option<AvPacket>,
     /// A read error to report once the decoder has been drained.
@@ -576,7 +657,9 @@ impl Decoder {
             stream_index,
             decoder,
             decoded: AvFrame::empty(),
-            scaler: None,
+            gray_converter: None,
+            rgb: opts.rgb,
+            rgb_converter: None,
             pending_packet: None,
             pending_error: None,
             state: State::Reading,
@@ -753,12 +836,24 @@ impl Decoder {
             return Ok(None);
         }
         let gray = self.gray_from_decoded()?;
-        let (gray, width, height) = rotate_gray(
-            gray,
-            coded_width as usize,
-            coded_height as usize,
-            self.info.rotation_deg,
-        );
+        let (coded_width, coded_height) = (coded_width as usize, coded_height as usize);
+        let rotation = self.info.rotation_deg;
+        let rgb = if self.rgb {
+            let path = &self.info.path;
+            let error = |reason: String| DecodeError::Decode {
+                path: path.clone(),
+                reason,
+            };
+            let converted =
+                Converter::convert(&mut self.rgb_converter, &self.decoded, AvPixel::RGB24)
+                    .map_err(error)?;
+            let rgb = copy_plane0(converted, 3, None)
+                .ok_or_else(|| error("RGB conversion produced no pixels".to_owned()))?;
+            Some(rotate_pixels(rgb, coded_width, coded_height, 3, rotation).0)
+        } else {
+            None
+        };
+        let (gray, width, height) = rotate_pixels(gray, coded_width, coded_height, 1, rotation);
         self.stats.emitted += 1;
         Ok(Some(Frame {
             index,
@@ -767,6 +862,7 @@ impl Decoder {
             width: width as u32,
             height: height as u32,
             gray,
+            rgb,
         }))
     }
 
@@ -775,43 +871,19 @@ impl Decoder {
         let format = self.decoded.format();
         if let Some(full_range) = luma_plane_range(format, self.decoded.color_range()) {
             let lut = (!full_range).then_some(&LIMITED_TO_FULL_RANGE);
-            return copy_plane0(&self.decoded, lut)
+            return copy_plane0(&self.decoded, 1, lut)
                 .ok_or_else(|| self.decode_error("decoded frame has no pixel data"));
         }
-
-        let (width, height) = (self.decoded.width(), self.decoded.height());
-        let reusable = self.scaler.as_ref().is_some_and(|s| {
-            let input = s.scaler.input();
-            (input.format, input.width, input.height) == (format, width, height)
-        });
-        if !reusable {
-            let scaler = AvScaler::get(
-                format,
-                width,
-                height,
-                AvPixel::GRAY8,
-                width,
-                height,
-                AvScalerFlags::BILINEAR,
-            )
-            .map_err(|err| {
-                self.decode_error(format!(
-                    "cannot convert pixel format {format:?} to gray: {err}"
-                ))
+        let path = &self.info.path;
+        let converted = Converter::convert(&mut self.gray_converter, &self.decoded, AvPixel::GRAY8)
+            .map_err(|reason| DecodeError::Decode {
+                path: path.clone(),
+                reason,
             })?;
-            self.scaler = Some(GrayScaler {
-                scaler,
-                output: AvFrame::empty(),
-            });
-        }
-        let Some(gray) = self.scaler.as_mut() else {
-            return Err(self.decode_error("gray converter missing"));
-        };
-        if let Err(err) = gray.scaler.run(&self.decoded, &mut gray.output) {
-            return Err(self.decode_error(format!("converting {format:?} to gray: {err}")));
-        }
-        copy_plane0(&gray.output, None)
-            .ok_or_else(|| self.decode_error("gray conversion produced no pixels"))
+        copy_plane0(converted, 1, None).ok_or_else(|| DecodeError::Decode {
+            path: path.clone(),
+            reason: "gray conversion produced no pixels".to_owned(),
+        })
     }
 }
 
@@ -880,18 +952,7 @@ fn check_options(path: &Path, opts: &DecodeOptions) -> Result<(), DecodeError> {
 
 /// Turns file-system problems into specific errors before FFmpeg sees the path.
 fn check_file(path: &Path) -> Result<(), DecodeError> {
-    let io_error = |err: std::io::Error| match err.kind() {
-        std::io::ErrorKind::NotFound => DecodeError::NotFound {
-            path: path.to_owned(),
-        },
-        std::io::ErrorKind::PermissionDenied => DecodeError::PermissionDenied {
-            path: path.to_owned(),
-        },
-        _ => DecodeError::Open {
-            path: path.to_owned(),
-            reason: err.to_string(),
-        },
-    };
+    let io_error = |err: std::io::Error| DecodeError::from_io(path, &err);
     let metadata = std::fs::metadata(path).map_err(io_error)?;
     if metadata.is_dir() {
         return Err(DecodeError::Open {
@@ -1281,10 +1342,18 @@ const fn limited_to_full_range() -> [u8; 256] {
     lut
 }
 
-/// Copies plane 0 (8-bit) of `frame` row by row into a tightly packed buffer, honouring the
-/// line size (which may be padded or negative), optionally through a lookup table.
-fn copy_plane0(frame: &AvFrame, lut: Option<&[u8; 256]>) -> Option<Vec<u8>> {
-    let (width, height) = (frame.width() as usize, frame.height() as usize);
+/// Copies plane 0 (packed 8-bit samples, `bytes_per_pixel` per pixel) of `frame` row by row
+/// into a tightly packed buffer, honouring the line size (which may be padded or negative),
+/// optionally through a lookup table.
+fn copy_plane0(
+    frame: &AvFrame,
+    bytes_per_pixel: usize,
+    lut: Option<&[u8; 256]>,
+) -> Option<Vec<u8>> {
+    let (width, height) = (
+        frame.width() as usize * bytes_per_pixel,
+        frame.height() as usize,
+    );
     // SAFETY: reading plain fields of a valid decoded frame.
     let (data, stride) = unsafe {
         let raw = frame.as_ptr();
@@ -1307,37 +1376,42 @@ fn copy_plane0(frame: &AvFrame, lut: Option<&[u8; 256]>) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Rotates a tightly packed `width`×`height` gray image clockwise by 0/90/180/270 degrees;
-/// returns the new buffer and its width and height.
-fn rotate_gray(
+/// Rotates a tightly packed `width`×`height` image of `bpp` bytes per pixel clockwise by
+/// 0/90/180/270 degrees; returns the new buffer and its width and height.
+fn rotate_pixels(
     src: Vec<u8>,
     width: usize,
     height: usize,
+    bpp: usize,
     clockwise_deg: i32,
 ) -> (Vec<u8>, usize, usize) {
+    let pixel = |x: usize, y: usize| &src[(y * width + x) * bpp..][..bpp];
     match clockwise_deg {
         90 => {
             // out(x', y') = src(x = y', y = height - 1 - x'), out is height wide.
             let mut out = vec![0_u8; src.len()];
-            for (y_out, row) in out.chunks_exact_mut(height).enumerate() {
-                for (x_out, px) in row.iter_mut().enumerate() {
-                    *px = src[(height - 1 - x_out) * width + y_out];
+            for (y_out, row) in out.chunks_exact_mut(height * bpp).enumerate() {
+                for (x_out, px) in row.chunks_exact_mut(bpp).enumerate() {
+                    px.copy_from_slice(pixel(y_out, height - 1 - x_out));
                 }
             }
             (out, height, width)
         }
-        180 => {
+        180 if bpp == 1 => {
             let mut out = src;
             out.reverse();
+            (out, width, height)
+        }
+        180 => {
+            let out = src.chunks_exact(bpp).rev().flatten().copied().collect();
             (out, width, height)
         }
         270 => {
             // out(x', y') = src(x = width - 1 - y', y = x').
             let mut out = vec![0_u8; src.len()];
-            for (y_out, row) in out.chunks_exact_mut(height).enumerate() {
-                let x_src = width - 1 - y_out;
-                for (x_out, px) in row.iter_mut().enumerate() {
-                    *px = src[x_out * width + x_src];
+            for (y_out, row) in out.chunks_exact_mut(height * bpp).enumerate() {
+                for (x_out, px) in row.chunks_exact_mut(bpp).enumerate() {
+                    px.copy_from_slice(pixel(width - 1 - y_out, x_out));
                 }
             }
             (out, height, width)

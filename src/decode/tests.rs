@@ -208,6 +208,25 @@ fn rotate_gray_moves_corners_clockwise() {
     assert_eq!(rotate_gray(src.clone(), 3, 2, 0), (src, 3, 2));
 }
 
+fn rotate_gray(src: Vec<u8>, width: usize, height: usize, deg: i32) -> (Vec<u8>, usize, usize) {
+    rotate_pixels(src, width, height, 1, deg)
+}
+
+#[test]
+fn rotate_rgb_moves_whole_pixels() {
+    // 2 wide, 1 tall, 3 bytes per pixel: A B.
+    let src: Vec<u8> = vec![1, 2, 3, 7, 8, 9];
+    assert_eq!(rotate_pixels(src.clone(), 2, 1, 3, 90), (src.clone(), 1, 2));
+    assert_eq!(
+        rotate_pixels(src.clone(), 2, 1, 3, 180),
+        (vec![7, 8, 9, 1, 2, 3], 2, 1)
+    );
+    assert_eq!(
+        rotate_pixels(src.clone(), 2, 1, 3, 270),
+        (vec![7, 8, 9, 1, 2, 3], 1, 2)
+    );
+}
+
 #[test]
 fn sampler_keeps_grid_and_skips_gaps() {
     let mut sampler = Sampler::new(Some(5.0));
@@ -694,9 +713,9 @@ fn rotated_clips_come_out_upright() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    // A white block in the top-left corner of a black 64×48 frame.
+    // A red block in the top-left corner of a black 64×48 frame.
     let plain = dir.path().join("corner.mp4");
-    let box_filter = "color=black:size=64x48:rate=10,drawbox=x=0:y=0:w=16:h=8:color=white:t=fill";
+    let box_filter = "color=black:size=64x48:rate=10,drawbox=x=0:y=0:w=16:h=8:color=red:t=fill";
     ffmpeg(
         &format!("-f lavfi -i {box_filter} -t 0.5 -c:v mpeg4 -q:v 2"),
         &plain,
@@ -731,6 +750,33 @@ fn rotated_clips_come_out_upright() {
         assert!(
             max_diff <= 2,
             "rotate={tag}: differs from ffmpeg's autorotate by {max_diff}"
+        );
+        assert!(frame.rgb.is_none(), "RGB only when asked for");
+
+        // RGB frames are turned the same way: red where the luma shows the block, else black.
+        let opts = DecodeOptions {
+            rgb: true,
+            ..DecodeOptions::default()
+        };
+        let frame = Decoder::open(&rotated, &opts)
+            .expect("open")
+            .next()
+            .expect("a frame")
+            .expect("decodes");
+        let rgb = frame.rgb.as_ref().expect("rgb requested");
+        assert_eq!(rgb.len(), frame.gray.len() * 3);
+        let (mut red, mut black) = (0, 0);
+        for (px, &y) in rgb.chunks_exact(3).zip(&frame.gray) {
+            if y > 40 && px[0] > 180 && px[1] < 80 && px[2] < 80 {
+                red += 1;
+            } else if y <= 40 && px.iter().all(|&c| c < 40) {
+                black += 1;
+            }
+        }
+        assert!(red >= 16 * 8 * 8 / 10, "rotate={tag}: {red} red pixels");
+        assert!(
+            red + black >= frame.gray.len() * 95 / 100,
+            "rotate={tag}: {red} red + {black} black"
         );
     }
 }

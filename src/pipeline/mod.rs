@@ -6,6 +6,9 @@
 //! aggregate ─► VideoSink
 //! ```
 //!
+//! Decoding runs ahead on its own thread, and one chunk is in flight on the classifier
+//! while the next chunk is detected, so all three overlap.
+//!
 //! In: a [`VideoInput`], resolved [`Settings`], a [`ClassifierService`] and a [`VideoSink`].
 //! Out: a [`VideoReport`] (counts and timings), or a [`PipelineError`] that names the file.
 //! Memory is bounded: at most a few chunks of frames are alive at any time.
@@ -29,7 +32,7 @@ use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
 use crate::detect::{Detection, DetectorModel, FaceDetector};
 use crate::imageops::GrayView;
 use crate::track::{FaceObservation, FrameObservation, TrackedFrame, Tracker};
-pub use service::{ClassifierService, ServiceError};
+pub use service::{ClassifierService, PendingScores, ServiceError};
 
 /// One input video.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,13 +97,17 @@ impl Reporter for NoReporter {}
 /// Time spent per stage (summed over worker threads for parallel stages).
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StageTimes {
+    /// CPU seconds of the decode thread (demux, decode calls, grey copy, sampling; FFmpeg's
+    /// own frame-threading workers are not included).
+    pub decode_s: f64,
     /// Waiting for decoded frames (decode runs on its own thread).
     pub decode_wait_s: f64,
-    /// Face detection (CPU seconds over workers).
+    /// Face detection (CPU seconds summed over worker threads).
     pub detect_s: f64,
-    /// Crop + resample (CPU seconds over workers).
+    /// Crop + resample (CPU seconds summed over worker threads).
     pub align_s: f64,
-    /// Classification round trips.
+    /// Inference CPU seconds summed over the classifier's threads (inference overlaps the next
+    /// chunk's detection).
     pub classify_s: f64,
     /// Tracking, smoothing and aggregation.
     pub track_s: f64,
@@ -131,6 +138,15 @@ pub struct VideoReport {
     pub stages: StageTimes,
 }
 
+/// CPU time consumed so far by the calling thread, in seconds (0 where unsupported). Stage
+/// times are measured with it so that they stay true when stages share the cores.
+pub(crate) fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID needs no other state.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc == 0 { ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9 } else { 0.0 }
+}
+
 /// Frames per detect/classify chunk.
 const CHUNK: usize = 8;
 
@@ -147,6 +163,7 @@ pub struct Pipeline {
     cancel: Arc<AtomicBool>,
 }
 
+#[derive(Default)]
 struct Faces {
     detections: Vec<Detection>,
     crops: Vec<Vec<u8>>,
@@ -173,21 +190,40 @@ impl Pipeline {
         &self.settings
     }
 
-    fn detect_one(&self, frame: &Frame) -> Faces {
-        let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
-        let t0 = Instant::now();
-        let detections = DETECTOR.with(|cell| {
+    /// Runs `f` with this thread's detector (built on first use, rebuilt if settings changed).
+    fn with_detector<T: Default>(&self, f: impl FnOnce(&mut FaceDetector) -> T) -> T {
+        DETECTOR.with(|cell| {
             let mut slot = cell.borrow_mut();
             if slot.as_ref().is_none_or(|(k, _)| *k != self.settings_key) {
                 // Settings were validated in `new`, so this cannot fail here.
                 *slot = self.detector_model.detector(&self.settings.detect).ok().map(|d| (self.settings_key, d));
             }
-            slot.as_mut().map(|(_, d)| d.detect(view)).unwrap_or_default()
-        });
-        let detect_s = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
+            slot.as_mut().map(|(_, d)| f(d)).unwrap_or_default()
+        })
+    }
+
+    /// Full-frame detection and alignment of one frame.
+    fn detect_one(&self, frame: &Frame) -> Faces {
+        let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
+        let t0 = thread_cpu_seconds();
+        let detections = self.with_detector(|d| d.detect(view));
+        self.align_faces(view, detections, thread_cpu_seconds() - t0)
+    }
+
+    /// Re-finds the faces of the latest key frame near their boxes, then aligns them.
+    fn redetect_one(&self, frame: &Frame, prior: &[Detection]) -> Faces {
+        let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
+        let t0 = thread_cpu_seconds();
+        let found: Vec<Detection> = self.with_detector(|d| prior.iter().filter_map(|p| d.redetect(view, &p.bbox)).collect());
+        // Two priors may re-find the same face; keep one.
+        let detections = crate::detect::nms(found, self.settings.detect.nms_iou);
+        self.align_faces(view, detections, thread_cpu_seconds() - t0)
+    }
+
+    fn align_faces(&self, view: GrayView<'_>, detections: Vec<Detection>, detect_s: f64) -> Faces {
+        let t1 = thread_cpu_seconds();
         let crops = align(view, &detections, &self.settings.align).into_iter().map(|a| a.crop).collect();
-        Faces { detections, crops, detect_s, align_s: t1.elapsed().as_secs_f64() }
+        Faces { detections, crops, detect_s, align_s: thread_cpu_seconds() - t1 }
     }
 
     /// Processes one video from start to end into `sink`.
@@ -215,7 +251,7 @@ impl Pipeline {
                         break;
                     }
                 }
-                decoder.stats()
+                (decoder.stats(), thread_cpu_seconds())
             })
             .map_err(|e| PipelineError::Sink { path: input.path.clone(), reason: format!("cannot start decode thread: {e}") })?;
 
@@ -225,9 +261,14 @@ impl Pipeline {
         let mut chunk: Vec<Frame> = Vec::with_capacity(CHUNK);
         let mut decode_error = None;
         let sink_err = |reason: String| PipelineError::Sink { path: input.path.clone(), reason };
-        // Detect-every-N: boxes of the last detected frame are reused in between.
+        // Detect-every-N: the faces of the latest key frame, re-found on the frames between.
         let mut carried: Option<Vec<Detection>> = None;
         let mut processed_index: u64 = 0;
+        let mut in_flight: Option<InFlight> = None;
+        let chunk_err = |e: ChunkError| match e {
+            ChunkError::Classify(e) => PipelineError::Classify(e),
+            ChunkError::Sink(r) => PipelineError::Sink { path: input.path.clone(), reason: r },
+        };
         loop {
             let t_wait = Instant::now();
             let next = rx.recv_timeout(Duration::from_millis(200));
@@ -259,18 +300,23 @@ impl Pipeline {
                 return Err(PipelineError::Interrupted(input.path.clone()));
             }
             if !chunk.is_empty() {
-                self.process_chunk(&mut chunk, &mut carried, &mut processed_index, &mut tracker, &mut aggregator, &mut *sink, &mut report)
-                    .map_err(|e| match e {
-                        ChunkError::Classify(e) => PipelineError::Classify(e),
-                        ChunkError::Sink(r) => sink_err(r),
-                    })?;
-                reporter.on_frames(input, report.frames_processed, report.faces);
+                let next = self.detect_chunk(&mut chunk, &mut carried, &mut processed_index, &mut report)?;
+                // One chunk in flight: finish the previous one while `next` is being classified.
+                if let Some(prev) = in_flight.replace(next) {
+                    self.finish_chunk(prev, &mut tracker, &mut aggregator, &mut *sink, &mut report).map_err(chunk_err)?;
+                    reporter.on_frames(input, report.frames_processed, report.faces);
+                }
             }
             if end {
                 break;
             }
         }
-        let stats = decode_thread.join().unwrap_or_default();
+        if let Some(last) = in_flight.take() {
+            self.finish_chunk(last, &mut tracker, &mut aggregator, &mut *sink, &mut report).map_err(chunk_err)?;
+            reporter.on_frames(input, report.frames_processed, report.faces);
+        }
+        let (stats, decode_cpu) = decode_thread.join().unwrap_or_default();
+        report.stages.decode_s = decode_cpu;
         if let Some(e) = decode_error {
             // Frames before the damage were processed; the video as a whole still failed.
             return Err(PipelineError::Decode(e));
@@ -298,67 +344,59 @@ impl Pipeline {
         Ok(report)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn process_chunk(
-        &self,
-        chunk: &mut Vec<Frame>,
-        carried: &mut Option<Vec<Detection>>,
-        processed_index: &mut u64,
-        tracker: &mut Tracker,
-        aggregator: &mut Aggregator,
-        sink: &mut dyn VideoSink,
-        report: &mut VideoReport,
-    ) -> Result<(), ChunkError> {
+    /// First half of a chunk: detection and alignment on the rayon pool, then the crops are
+    /// queued on the classifier thread without waiting, so the next chunk's detection overlaps
+    /// this chunk's inference.
+    fn detect_chunk(&self, chunk: &mut Vec<Frame>, carried: &mut Option<Vec<Detection>>, processed_index: &mut u64, report: &mut VideoReport) -> Result<InFlight, ServiceError> {
         let every = u64::from(self.settings.detect_every.max(1));
         let first = *processed_index;
         *processed_index += chunk.len() as u64;
-        // Which frames of the chunk run the detector.
-        let run_detector: Vec<bool> = (0..chunk.len() as u64).map(|i| (first + i) % every == 0).collect();
-        let detected: Vec<Option<Faces>> = chunk
+        // Key frames run the full detector (in parallel); the frames between them re-find each
+        // face of the latest key frame in a small region around its box (also in parallel).
+        let key: Vec<bool> = (0..chunk.len() as u64).map(|i| (first + i).is_multiple_of(every)).collect();
+        let full: Vec<Option<Faces>> = chunk.par_iter().zip(key.par_iter()).map(|(f, &k)| k.then(|| self.detect_one(f))).collect();
+        let mut priors: Vec<Option<Vec<Detection>>> = Vec::with_capacity(chunk.len());
+        for f in &full {
+            if let Some(f) = f {
+                *carried = Some(f.detections.clone());
+            }
+            priors.push(if f.is_some() { None } else { Some(carried.clone().unwrap_or_default()) });
+        }
+        let between: Vec<Option<Faces>> = chunk
             .par_iter()
-            .zip(run_detector.par_iter())
-            .map(|(f, &run)| run.then(|| self.detect_one(f)))
+            .zip(priors.into_par_iter())
+            .map(|(frame, prior)| prior.map(|p| self.redetect_one(frame, &p)))
             .collect();
-        // Frames between detections reuse the previous detections' boxes (re-cropped).
-        let mut per_frame: Vec<Faces> = Vec::with_capacity(chunk.len());
-        for (frame, d) in chunk.iter().zip(detected) {
-            let faces = match d {
-                Some(f) => {
-                    report.frames_detected += 1;
-                    *carried = Some(f.detections.clone());
-                    f
-                }
-                None => {
-                    let dets = carried.clone().unwrap_or_default();
-                    let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
-                    let t = Instant::now();
-                    let crops = align(view, &dets, &self.settings.align).into_iter().map(|a| a.crop).collect();
-                    Faces { detections: dets, crops, detect_s: 0.0, align_s: t.elapsed().as_secs_f64() }
-                }
-            };
+        let mut frames = Vec::with_capacity(chunk.len());
+        let mut all_crops: Vec<Vec<u8>> = Vec::new();
+        for ((frame, f), b) in chunk.drain(..).zip(full).zip(between) {
+            if f.is_some() {
+                report.frames_detected += 1;
+            }
+            let faces = f.or(b).unwrap_or_default();
             report.stages.detect_s += faces.detect_s;
             report.stages.align_s += faces.align_s;
-            per_frame.push(faces);
+            all_crops.extend(faces.crops);
+            frames.push(DetectedFrame { index: frame.index, timestamp_s: frame.timestamp_s, detections: faces.detections });
         }
-        let all_crops: Vec<Vec<u8>> = per_frame.iter_mut().flat_map(|f| std::mem::take(&mut f.crops)).collect();
-        let t_cls = Instant::now();
-        let scores = if all_crops.is_empty() { Vec::new() } else { self.classifier.classify(all_crops).map_err(ChunkError::Classify)? };
-        report.stages.classify_s += t_cls.elapsed().as_secs_f64();
+        let pending = self.classifier.submit(all_crops)?;
+        Ok(InFlight { frames, pending })
+    }
 
+    /// Second half of a chunk: waits for its scores, then tracks, aggregates and writes, in
+    /// frame order.
+    fn finish_chunk(&self, chunk: InFlight, tracker: &mut Tracker, aggregator: &mut Aggregator, sink: &mut dyn VideoSink, report: &mut VideoReport) -> Result<(), ChunkError> {
+        let (scores, infer_s) = chunk.pending.wait().map_err(ChunkError::Classify)?;
+        report.stages.classify_s += infer_s;
         let t_track = Instant::now();
         let mut scores = scores.into_iter();
         let mut finished = Vec::new();
         let mut windows = Vec::new();
-        for (frame, faces) in chunk.drain(..).zip(per_frame) {
+        for frame in chunk.frames {
             let obs = FrameObservation {
                 frame_index: frame.index,
                 timestamp_s: frame.timestamp_s,
-                faces: faces
-                    .detections
-                    .into_iter()
-                    .zip(scores.by_ref())
-                    .map(|(detection, raw)| FaceObservation { detection, raw })
-                    .collect(),
+                faces: frame.detections.into_iter().zip(scores.by_ref()).map(|(detection, raw)| FaceObservation { detection, raw }).collect(),
             };
             report.frames_processed += 1;
             report.faces += obs.faces.len() as u64;
@@ -375,6 +413,19 @@ impl Pipeline {
         report.stages.write_s += t_write.elapsed().as_secs_f64();
         Ok(())
     }
+}
+
+/// A frame after detection: what tracking needs once its scores arrive (the pixels are gone).
+struct DetectedFrame {
+    index: u64,
+    timestamp_s: f64,
+    detections: Vec<Detection>,
+}
+
+/// A chunk whose crops are being classified.
+struct InFlight {
+    frames: Vec<DetectedFrame>,
+    pending: PendingScores,
 }
 
 enum ChunkError {

@@ -18,8 +18,9 @@ pub mod png;
 use crate::classify::Expression;
 use crate::sink::sibling_paths;
 
-/// Colour of each expression in every chart (angry … neutral).
-pub const COLORS: [&str; 7] = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f"];
+/// Colour of each expression in every chart (angry … neutral); the same palette colours the
+/// annotated video ([`crate::render::EXPRESSION_COLORS`]).
+pub use crate::render::EXPRESSION_COLORS as COLORS;
 
 /// Errors building a report.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +82,8 @@ fn column<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a dyn Arr
         .ok_or_else(|| ReportError::Read { path: path.to_path_buf(), reason: format!("no column {name}: not a fer-batch table") })
 }
 
-fn f64_at(c: &dyn Array, i: usize) -> f64 {
+/// Row `i` of a Float32, Float64 or Int64 column as `f64`; null or another type gives NaN.
+pub(crate) fn f64_at(c: &dyn Array, i: usize) -> f64 {
     if c.is_null(i) {
         return f64::NAN;
     }
@@ -96,7 +98,8 @@ fn f64_at(c: &dyn Array, i: usize) -> f64 {
     }
 }
 
-fn str_at(c: &dyn Array, i: usize) -> String {
+/// Row `i` of a Utf8 or dictionary-of-Utf8 column; null or another type gives "".
+pub(crate) fn str_at(c: &dyn Array, i: usize) -> String {
     if c.is_null(i) {
         return String::new();
     }

@@ -1,5 +1,6 @@
 //! PNG export of the crowd timeline (for slides): the same stacked share of people per
-//! expression as the HTML report, rasterised with a built-in 5×7 pixel font (no font files).
+//! expression as the HTML report, rasterised with the built-in 5×7 pixel font of
+//! [`crate::render`] (no font files).
 //!
 //! In: [`WindowPoint`]s per video. Out: an RGB PNG, one panel per video.
 
@@ -7,85 +8,7 @@ use image::{Rgb, RgbImage};
 
 use super::{COLORS, WindowPoint, nice_ticks};
 use crate::classify::Expression;
-
-/// 5×7 glyphs, one `u8` per row (low 5 bits, MSB = leftmost pixel).
-fn glyph(c: char) -> [u8; 7] {
-    match c {
-        '0' => [14, 17, 19, 21, 25, 17, 14],
-        '1' => [4, 12, 4, 4, 4, 4, 14],
-        '2' => [14, 17, 1, 2, 4, 8, 31],
-        '3' => [31, 2, 4, 2, 1, 17, 14],
-        '4' => [2, 6, 10, 18, 31, 2, 2],
-        '5' => [31, 16, 30, 1, 1, 17, 14],
-        '6' => [6, 8, 16, 30, 17, 17, 14],
-        '7' => [31, 1, 2, 4, 8, 8, 8],
-        '8' => [14, 17, 17, 14, 17, 17, 14],
-        '9' => [14, 17, 17, 15, 1, 2, 12],
-        'a' => [0, 0, 14, 1, 15, 17, 15],
-        'b' => [16, 16, 22, 25, 17, 17, 30],
-        'c' => [0, 0, 14, 16, 16, 17, 14],
-        'd' => [1, 1, 13, 19, 17, 17, 15],
-        'e' => [0, 0, 14, 17, 31, 16, 14],
-        'f' => [6, 9, 8, 28, 8, 8, 8],
-        'g' => [0, 15, 17, 17, 15, 1, 14],
-        'h' => [16, 16, 22, 25, 17, 17, 17],
-        'i' => [4, 0, 12, 4, 4, 4, 14],
-        'l' => [12, 4, 4, 4, 4, 4, 14],
-        'm' => [0, 0, 26, 21, 21, 17, 17],
-        'n' => [0, 0, 22, 25, 17, 17, 17],
-        'o' => [0, 0, 14, 17, 17, 17, 14],
-        'p' => [0, 0, 30, 17, 30, 16, 16],
-        'r' => [0, 0, 22, 25, 16, 16, 16],
-        's' => [0, 0, 14, 16, 14, 1, 30],
-        't' => [8, 8, 28, 8, 8, 9, 6],
-        'u' => [0, 0, 17, 17, 17, 19, 13],
-        'v' => [0, 0, 17, 17, 17, 10, 4],
-        'w' => [0, 0, 17, 17, 21, 21, 10],
-        'x' => [0, 0, 17, 10, 4, 10, 17],
-        'y' => [0, 0, 17, 17, 15, 1, 14],
-        'k' => [16, 16, 18, 20, 24, 20, 18],
-        '%' => [24, 25, 2, 4, 8, 19, 3],
-        '.' => [0, 0, 0, 0, 0, 12, 12],
-        '_' => [0, 0, 0, 0, 0, 0, 31],
-        '-' => [0, 0, 0, 31, 0, 0, 0],
-        ':' => [0, 12, 12, 0, 12, 12, 0],
-        _ => [0; 7],
-    }
-}
-
-fn text(img: &mut RgbImage, x: u32, y: u32, s: &str, scale: u32, color: Rgb<u8>) {
-    for (i, c) in s.to_ascii_lowercase().chars().enumerate() {
-        let g = glyph(c);
-        for (row, bits) in g.iter().enumerate() {
-            for col in 0..5 {
-                if bits & (16 >> col) != 0 {
-                    for dy in 0..scale {
-                        for dx in 0..scale {
-                            let px = x + (i as u32 * 6 + col) * scale + dx;
-                            let py = y + row as u32 * scale + dy;
-                            if px < img.width() && py < img.height() {
-                                img.put_pixel(px, py, color);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn hex(c: &str) -> Rgb<u8> {
-    let v = u32::from_str_radix(c.trim_start_matches('#'), 16).unwrap_or(0);
-    Rgb([(v >> 16) as u8, (v >> 8) as u8, v as u8])
-}
-
-fn fill(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, c: Rgb<u8>) {
-    for y in y0.min(img.height())..y1.min(img.height()) {
-        for x in x0.min(img.width())..x1.min(img.width()) {
-            img.put_pixel(x, y, c);
-        }
-    }
-}
+use crate::render::{draw_text as text, fill_rect as fill, hex};
 
 /// Width and panel height of the PNG in pixels.
 pub const WIDTH: u32 = 1200;

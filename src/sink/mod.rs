@@ -35,7 +35,7 @@ use crate::classify::labels::Expression;
 
 pub use self::parquet::{
     Compression, TableWriter, WriteSummary, WriterOptions, check_outputs, check_replaceable,
-    check_writable, read_key_value_metadata, read_table,
+    check_writable, read_key_value_metadata, read_table, remove_stale_temporaries,
 };
 pub use self::schema::{
     SCHEMA_VERSION, Table, TableRow, crowd_schema, faces_schema, persons_schema, schema_json,

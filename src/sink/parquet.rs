@@ -441,6 +441,50 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// Removes what interrupted runs left in `dir` (not recursive): temporary files
+/// `.<name>.tmp-<pid>[-<hex>]` and private staging directories `.fer-batch-staging-<pid>-<n>`
+/// whose process no longer runs (it was killed with SIGKILL or the machine lost power, so
+/// its own clean-up never ran). Files of live processes, including concurrent runs, are left
+/// alone. Returns the paths removed. Liveness is read from `/proc`; where that does not exist
+/// nothing is removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    if !Path::new("/proc/self").exists() {
+        return removed;
+    }
+    let Ok(entries) = fs::read_dir(dir) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_owner(&name.to_string_lossy()) else { continue };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let path = entry.path();
+        let gone = if entry.file_type().is_ok_and(|t| t.is_dir()) { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        match gone {
+            Ok(()) => removed.push(path),
+            Err(e) => tracing::warn!(path = ?path, error = %e, "cannot remove a stale temporary file"),
+        }
+    }
+    removed
+}
+
+/// The pid in a temporary name written by this crate, if `name` is one.
+fn stale_owner(name: &str) -> Option<u32> {
+    let rest = if let Some(r) = name.strip_prefix(".fer-batch-staging-") {
+        r
+    } else {
+        let hidden = name.strip_prefix('.')?;
+        let at = hidden.rfind(".tmp-")?;
+        &hidden[at + 5..]
+    };
+    let digits: &str = rest.split('-').next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// A hidden file that is removed on drop unless persisted.
 struct TempFile {
     path: PathBuf,
@@ -538,6 +582,38 @@ fn random_u64() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stale_temporaries_are_recognised_by_name_and_removed_only_for_dead_processes() {
+        use super::{remove_stale_temporaries, stale_owner};
+        assert_eq!(stale_owner(".faces.parquet.tmp-4242-00ab12cd00ab12cd"), Some(4242));
+        assert_eq!(stale_owner(".fer-batch-dataset.json.tmp-17"), Some(17));
+        assert_eq!(stale_owner(".fer-batch-staging-99-12345"), Some(99));
+        assert_eq!(stale_owner("faces.parquet"), None);
+        assert_eq!(stale_owner(".hidden"), None);
+        assert_eq!(stale_owner(".x.tmp-abc-1"), None);
+        assert_eq!(stale_owner("x.tmp-12-1"), None, "only hidden names are ours");
+
+        let dir = tempfile::tempdir().unwrap();
+        // A pid that cannot be running (above Linux's pid_max limit of 2^22).
+        let dead = 4_999_999u32;
+        let me = std::process::id();
+        let stale_file = dir.path().join(format!(".a.parquet.tmp-{dead}-0011223344556677"));
+        let stale_dir = dir.path().join(format!(".fer-batch-staging-{dead}-7"));
+        let live_file = dir.path().join(format!(".b.parquet.tmp-{me}-0011223344556677"));
+        let result = dir.path().join("a.parquet");
+        std::fs::write(&stale_file, b"partial").unwrap();
+        std::fs::create_dir(&stale_dir).unwrap();
+        std::fs::write(stale_dir.join("part"), b"x").unwrap();
+        std::fs::write(&live_file, b"in progress").unwrap();
+        std::fs::write(&result, b"done").unwrap();
+        let mut removed = remove_stale_temporaries(dir.path());
+        removed.sort();
+        let mut want = vec![stale_dir.clone(), stale_file.clone()];
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(live_file.exists() && result.exists());
+    }
+
     use std::sync::Arc;
 
     use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

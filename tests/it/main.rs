@@ -1,9 +1,11 @@
 //! Integration tests: the real binary on real footage from ../shared/data (tests that need it
 //! print a note and pass vacuously when the folder is absent, e.g. outside this workplace).
 
+mod annotate;
 mod dataset;
 mod errors;
 mod inputs;
+mod interrupt;
 mod report;
 mod run;
 mod sql;

@@ -96,6 +96,37 @@ fn talking_head_is_one_stable_person() {
 }
 
 #[test]
+fn detecting_every_fifth_frame_refinds_the_face_in_between() {
+    let Some(clip) = video("talking_head_woman_596x336.mp4") else { return };
+    let (d1, d5) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let common = ["--sample-fps", "10", "--min-face", "50"];
+    let every1 = run_clip(&clip, d1.path(), &[&common[..], &["--detect-every", "1"]].concat());
+    let every5 = run_clip(&clip, d5.path(), &[&common[..], &["--detect-every", "5"]].concat());
+    check_invariants(&every5, 596.0, 336.0, 15.5);
+    let boxes = |t: &Tables| -> BTreeMap<i64, [f64; 4]> {
+        let f = col_f64(&t.faces, "frame_index");
+        let (x, y, w, h) = (col_f64(&t.faces, "x"), col_f64(&t.faces, "y"), col_f64(&t.faces, "width"), col_f64(&t.faces, "height"));
+        (0..f.len()).map(|i| (f[i] as i64, [x[i], y[i], w[i], h[i]])).collect()
+    };
+    let (b1, b5) = (boxes(&every1), boxes(&every5));
+    // Recall against per-frame detection: the face is re-found on the frames in between.
+    let found = b1.keys().filter(|k| b5.contains_key(k)).count();
+    assert!(found * 10 >= b1.len() * 9, "every-5 finds the face on {found} of {} frames", b1.len());
+    // Where both have it, the boxes agree.
+    let iou = |a: &[f64; 4], b: &[f64; 4]| {
+        let ix = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
+        let iy = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
+        ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+    };
+    let ious: Vec<f64> = b1.iter().filter_map(|(k, a)| b5.get(k).map(|b| iou(a, b))).collect();
+    let mean = ious.iter().sum::<f64>() / ious.len().max(1) as f64;
+    assert!(mean >= 0.6, "mean IoU against per-frame detection is {mean:.2}");
+    // The boxes follow the face: they change between key frames, not only every fifth frame.
+    let changes = b5.values().collect::<Vec<_>>().windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(changes > b5.len() / 5 + 2, "boxes changed {changes} times over {} frames", b5.len());
+}
+
+#[test]
 fn traffic_camera_has_no_faces_but_valid_empty_tables() {
     let Some(clip) = video("traffic_cam_no_faces_640x360.mp4") else { return };
     let dir = tempfile::tempdir().unwrap();
