@@ -52,7 +52,7 @@ EXTRA_NO_DEPS = {"haar": [f"fer=={FER_VERSION}"], "mtcnn": [f"fer=={FER_VERSION}
 # fer 25.10.3's FER.__init__ default (Haar minSize), used when fer's source cannot be read.
 FER_MIN_FACE_FALLBACK = 50
 LOAD_LIMIT = 0.5
-STAGES = [("decode", "decode_wait_s"), ("detect", "detect_s"), ("align", "align_s"),
+STAGES = [("decode", "decode_s"), ("detect", "detect_s"), ("align", "align_s"),
           ("infer", "classify_s"), ("track", "track_s"), ("write", "write_s")]
 
 
