@@ -52,12 +52,36 @@ EXTRA_NO_DEPS = {"haar": [f"fer=={FER_VERSION}"], "mtcnn": [f"fer=={FER_VERSION}
 # fer 25.10.3's FER.__init__ default (Haar minSize), used when fer's source cannot be read.
 FER_MIN_FACE_FALLBACK = 50
 LOAD_LIMIT = 0.5
+# Share of the CPUs other processes may use before the start for the run to count as idle.
+BUSY_LIMIT = 0.10
 STAGES = [("decode", "decode_s"), ("detect", "detect_s"), ("align", "align_s"),
           ("infer", "classify_s"), ("track", "track_s"), ("write", "write_s")]
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None where it does not exist."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return sum(v) - idle, sum(v)
+
+
+def busy_fraction(seconds: float = 3.0) -> float | None:
+    """Share of all CPUs that other processes keep busy, sampled over `seconds` before the
+    benchmark starts (the load average lags: it still counts work that just ended)."""
+    a = cpu_ticks()
+    time.sleep(seconds)
+    b = cpu_ticks()
+    if a is None or b is None or b[1] == a[1]:
+        return None
+    return (b[0] - a[0]) / (b[1] - a[1])
 
 
 def warn_load(when: str) -> float:
@@ -409,7 +433,9 @@ def markdown(result: dict) -> str:
     args = argparse.Namespace(**result["settings"])
     lines = [
         f"Date {result['date']}; {m['cpu_model']}, {m['nproc']} CPUs, {m['ram_gib']} GiB RAM, {m['os']}; "
-        f"load average at start {result['load_start']:.2f}, at end {result['load_end']:.2f}"
+        f"load average at start {result['load_start']:.2f}, at end {result['load_end']:.2f} (includes the runs)"
+        + (f"; other processes busy {100 * result['busy_start']:.0f}% before the start" if result.get("busy_start") is not None else "")
+        + (f", {result['other_cpu_s']:.1f} CPU s of other work during the runs" if result.get("other_cpu_s") is not None else "")
         + ("" if result["idle"] else " — **NOT an idle machine**"),
         (f"{result['versions']['fer_batch']} ({result['binary']}), --min-face {result['min_face']:g}; "
          if result["versions"].get("fer_batch") else "")
@@ -513,7 +539,17 @@ def main() -> int:
     if not args.data.is_dir():
         sys.exit(f"no clip directory {args.data}")
 
-    load_start = warn_load("at start")
+    load_start = os.getloadavg()[0]
+    busy_start = busy_fraction()
+    if busy_start is None:
+        warn_load("at start")
+    elif busy_start > BUSY_LIMIT:
+        bar = "!" * 78
+        log(f"{bar}\n!! other processes keep {100 * busy_start:.0f}% of the CPUs busy (> {100 * BUSY_LIMIT:.0f}%): these are NOT\n"
+            f"!! idle-machine numbers. Stop other work (training, builds) for a real measurement.\n{bar}")
+    else:
+        log(f"bench: other processes kept {100 * busy_start:.0f}% of the CPUs busy over 3 s before the start")
+    ticks_start = cpu_ticks()
     defaults = fer_defaults("haar")
     min_face = args.min_face or defaults.get("min_face_size") or FER_MIN_FACE_FALLBACK
     now = dt.datetime.now(dt.timezone.utc)
@@ -575,13 +611,23 @@ def main() -> int:
     for r in runs:
         r.pop("output", None)
 
-    load_end = warn_load("at end")
+    # The 1-minute load average at the end includes the benchmark's own processes; what matters
+    # is how much CPU everything else used meanwhile: all busy CPU time minus our runs' rusage.
+    load_end = os.getloadavg()[0]
+    ticks_end = cpu_ticks()
+    other_cpu_s = None
+    if ticks_start and ticks_end:
+        busy_s = (ticks_end[0] - ticks_start[0]) / os.sysconf("SC_CLK_TCK")
+        other_cpu_s = max(0.0, busy_s - sum(r.get("cpu_s") or 0.0 for r in runs))
+        log(f"bench: other processes (and this harness) used {other_cpu_s:.1f} CPU s during the runs")
     result = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
         "load_start": load_start,
         "load_end": load_end,
-        "idle": load_start <= LOAD_LIMIT,
+        "busy_start": busy_start,
+        "other_cpu_s": other_cpu_s,
+        "idle": busy_start <= BUSY_LIMIT if busy_start is not None else load_start <= LOAD_LIMIT,
         "versions": versions,
         "binary": str(binary.relative_to(ROOT)) if binary.is_relative_to(ROOT) else str(binary),
         "min_face": min_face,
