@@ -26,6 +26,44 @@ fn a_bad_file_among_good_ones_is_reported_and_skipped() {
 }
 
 #[test]
+fn an_unreadable_input_is_reported_and_the_others_finish() {
+    use std::os::unix::fs::PermissionsExt;
+    // File permissions do not stop root, so the run drops to `nobody` with util-linux's
+    // setpriv; without root or setpriv the case cannot be made and the test says so.
+    let root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    if !root || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root and setpriv to run fer-batch as an unprivileged user");
+        return;
+    }
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(dir.path(), 0o777);
+    let (good, locked) = (dir.path().join("good.mp4"), dir.path().join("locked ü.mp4"));
+    std::fs::copy(&clip, &good).unwrap();
+    std::fs::copy(&clip, &locked).unwrap();
+    mode(&good, 0o644);
+    mode(&locked, 0o000);
+    let out = dir.path().join("results.parquet");
+    let o = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["run", good.to_str().unwrap(), locked.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "2", "--no-progress"])
+        .args(model_args())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "one input failed → exit 1: {err}");
+    let lines: Vec<_> = err.lines().filter(|l| l.contains("locked ü.mp4")).collect();
+    assert_eq!(lines.len(), 1, "the unreadable file is reported once: {err}");
+    assert!(lines[0].to_lowercase().contains("permission denied"), "with the reason: {err}");
+    let (faces, meta) = read_parquet(&out);
+    assert!(rows(&faces) > 0, "the readable clip was analysed");
+    let sources = &meta.iter().find(|(k, _)| k == "sources").unwrap().1;
+    assert!(sources.contains("good.mp4") && !sources.contains("locked"));
+}
+
+#[test]
 fn only_bad_inputs_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("random.mp4");
