@@ -494,6 +494,76 @@ pub fn annotate_video(
     })
 }
 
+/// One face-free still of an annotated frame, for the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thumbnail {
+    /// Frame index in the source video.
+    pub frame_index: u64,
+    /// Seconds from the start of the video.
+    pub timestamp_s: f64,
+    /// Number of faces drawn.
+    pub faces: usize,
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+}
+
+/// Up to `count` face-free stills of `video` annotated with `results`: analysed frames with
+/// faces, evenly spread over the video. Every face box is filled with a flat colour before
+/// the overlays (box, tag, probability bars) are drawn, so no face pixels leave the tool;
+/// frames are scaled to at most `max_width` pixels wide. Only made when a user asks for them
+/// (`report --thumbnails`): the tables themselves never hold pixels.
+pub fn thumbnails(video: &Path, results: &Path, count: usize, max_width: u32) -> Result<Vec<Thumbnail>, AnnotateError> {
+    let faces = VideoFaces::load(results, video)?;
+    let keys: Vec<u64> = faces.frames.keys().copied().collect();
+    if count == 0 || keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = count.min(keys.len());
+    // Evenly spread picks: the middle of each of n equal parts of the analysed frames.
+    let wanted: std::collections::BTreeSet<u64> = (0..n).map(|i| keys[(2 * i + 1) * keys.len() / (2 * n)]).collect();
+    let last = wanted.last().copied().unwrap_or(0);
+    let opts = DecodeOptions { rgb: true, ..DecodeOptions::default() };
+    let mut out = Vec::with_capacity(n);
+    for frame in Decoder::open(video, &opts)? {
+        let mut frame = frame?;
+        if frame.index > last {
+            break;
+        }
+        if !wanted.contains(&frame.index) {
+            continue;
+        }
+        let Some((_, overlays)) = faces.frames.get(&frame.index) else { continue };
+        let Some(mut img) = RgbImage::from_raw(frame.width, frame.height, frame.rgb.take().unwrap_or_default()) else { continue };
+        blank_faces(&mut img, overlays);
+        draw_faces(&mut img, overlays);
+        let img = if img.width() > max_width.max(1) {
+            let h = (u64::from(img.height()) * u64::from(max_width) / u64::from(img.width())).max(1) as u32;
+            image::imageops::resize(&img, max_width, h, image::imageops::FilterType::Triangle)
+        } else {
+            img
+        };
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgb8(img)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| AnnotateError::Results { path: video.to_owned(), reason: format!("cannot encode a thumbnail: {e}") })?;
+        out.push(Thumbnail { frame_index: frame.index, timestamp_s: frame.timestamp_s, faces: overlays.len(), png });
+    }
+    Ok(out)
+}
+
+/// Fills every face box (clipped to the image) with a flat dark grey: the face-free part of
+/// [`thumbnails`].
+pub fn blank_faces(img: &mut RgbImage, faces: &[FaceOverlay]) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    for f in faces {
+        let x0 = f.x.clamp(0.0, w).floor() as u32;
+        let y0 = f.y.clamp(0.0, h).floor() as u32;
+        let x1 = (f.x + f.width).clamp(0.0, w).ceil() as u32;
+        let y1 = (f.y + f.height).clamp(0.0, h).ceil() as u32;
+        crate::render::fill_rect(img, x0, y0, x1, y1, image::Rgb([48, 48, 48]));
+    }
+}
+
 /// Fails fast on an output that cannot work: the source video itself, or a directory that
 /// does not accept new files. Cheap; [`annotate_video`] calls it first, and `run --annotate`
 /// before the run.
@@ -516,6 +586,22 @@ mod tests {
     use super::*;
 
     type Rows = BTreeMap<u64, (f64, Vec<FaceOverlay>)>;
+
+    #[test]
+    fn blanking_fills_every_face_box_and_nothing_else() {
+        let mut img = RgbImage::from_pixel(40, 30, image::Rgb([200, 10, 10]));
+        let mut inside = face(1);
+        (inside.x, inside.y, inside.width, inside.height) = (5.0, 4.0, 10.0, 8.0);
+        let mut edge = face(2);
+        (edge.x, edge.y, edge.width, edge.height) = (35.0, -3.0, 20.0, 6.0); // partly outside
+        blank_faces(&mut img, &[inside, edge]);
+        let grey = image::Rgb([48, 48, 48]);
+        for (x, y, p) in img.enumerate_pixels() {
+            let in_a = (5..15).contains(&x) && (4..12).contains(&y);
+            let in_b = (35..40).contains(&x) && (0..3).contains(&y);
+            assert_eq!(*p == grey, in_a || in_b, "pixel {x},{y}");
+        }
+    }
 
     fn face(id: u32) -> FaceOverlay {
         FaceOverlay {

@@ -320,6 +320,13 @@ pub struct ReportArgs {
     /// Also write the timeline as a PNG (for slides).
     #[arg(long)]
     pub png: Option<PathBuf>,
+    /// Add a few annotated frames of this source video to the page, with every face blanked
+    /// out (nothing of the footage is included unless this is given).
+    #[arg(long, value_name = "VIDEO")]
+    pub thumbnails: Option<PathBuf>,
+    /// How many annotated frames `--thumbnails` adds, spread over the video.
+    #[arg(long, default_value_t = 4, requires = "thumbnails")]
+    pub thumbnail_count: usize,
 }
 
 /// `fer-batch annotate`.

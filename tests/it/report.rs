@@ -80,3 +80,51 @@ fn report_opens_in_a_browser_with_every_chart() {
     let bytes = std::fs::read(&png).expect("screenshot written");
     assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "screenshot is {} bytes", bytes.len());
 }
+
+/// Decodes standard base64 (the report's inline images).
+fn unbase64(s: &str) -> Vec<u8> {
+    let val = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &c)| n | (u32::from(val(c)) << (18 - 6 * i)));
+        out.extend(n.to_be_bytes()[1..chunk.len()].iter());
+    }
+    out
+}
+
+#[test]
+fn thumbnails_only_when_asked_and_with_faces_blanked() {
+    let Some(clip) = video("talking_head_woman_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "2"];
+    args.extend(model_args());
+    assert_eq!(run(&args).status.code(), Some(0));
+    // By default the page holds no image of the footage.
+    let plain = dir.path().join("plain.html");
+    assert_eq!(run(&["report", out.to_str().unwrap(), "--out", plain.to_str().unwrap()]).status.code(), Some(0));
+    let page = std::fs::read_to_string(&plain).unwrap();
+    assert!(!page.contains("<img") && page.contains("No face images are included"));
+    // Asked for: three stills, at most 480 px wide, the face covered by the flat grey.
+    let html = dir.path().join("thumbs.html");
+    let o = run(&["report", out.to_str().unwrap(), "--out", html.to_str().unwrap(), "--thumbnails", clip.to_str().unwrap(), "--thumbnail-count", "3"]);
+    assert_eq!(o.status.code(), Some(0));
+    let page = std::fs::read_to_string(&html).unwrap();
+    let images: Vec<&str> = page.split("data:image/png;base64,").skip(1).map(|s| &s[..s.find('"').unwrap()]).collect();
+    assert_eq!(images.len(), 3, "three thumbnails");
+    for b64 in images {
+        let img = image::load_from_memory(&unbase64(b64)).expect("a valid PNG").to_rgb8();
+        assert!(img.width() <= 480 && img.width() >= 400, "scaled to the page: {}", img.width());
+        let grey = img.pixels().filter(|p| p.0 == [48, 48, 48]).count();
+        // The face (~120 px in the source, ~95 px here) is a flat block, not pixels.
+        assert!(grey >= 60 * 60, "the face box is blanked: {grey} grey pixels");
+    }
+}
+
