@@ -158,19 +158,29 @@ fn the_bad_input_corpus_gets_one_clear_line_each_and_no_partial_output() {
     }
     let damaged = d.join("damaged_moov.mp4");
     std::fs::write(&damaged, moov).unwrap();
+    // A stream FFmpeg has no decoder for: the sample entry's codec tag renamed.
+    let undecodable = d.join("unknown_codec.mp4");
+    let mut retagged = bytes.clone();
+    for i in 0..retagged.len().saturating_sub(4) {
+        if &retagged[i..i + 4] == b"avc1" {
+            retagged[i..i + 4].copy_from_slice(b"zzz1");
+        }
+    }
+    assert_ne!(retagged, bytes, "the test clip is H.264 in MP4");
+    std::fs::write(&undecodable, retagged).unwrap();
     let text = d.join("notes.mp4");
     std::fs::write(&text, "hello\n").unwrap();
     let missing = d.join("vanished.mp4");
     let out_dir = d.join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("o.parquet");
-    let mut args: Vec<&str> = vec!["run", good.to_str().unwrap(), audio.to_str().unwrap(), huge.to_str().unwrap(), damaged.to_str().unwrap(), text.to_str().unwrap(), missing.to_str().unwrap()];
+    let mut args: Vec<&str> = vec!["run", good.to_str().unwrap(), audio.to_str().unwrap(), huge.to_str().unwrap(), damaged.to_str().unwrap(), undecodable.to_str().unwrap(), text.to_str().unwrap(), missing.to_str().unwrap()];
     args.extend(bad.iter().map(|p| p.to_str().unwrap()));
     args.extend(["--out", out.to_str().unwrap(), "--untrained", "--sample-fps", "0"]);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(1), "some inputs failed → exit 1");
     let err = String::from_utf8_lossy(&o.stderr);
-    for (name, why) in [("audio only.m4a", "video"), ("huge.mp4", "exceeds the limit"), ("damaged_moov.mp4", ""), ("notes.mp4", ""), ("vanished.mp4", "")] {
+    for (name, why) in [("audio only.m4a", "video"), ("huge.mp4", "exceeds the limit"), ("damaged_moov.mp4", ""), ("unknown_codec.mp4", "no decoder"), ("notes.mp4", ""), ("vanished.mp4", "")] {
         let lines: Vec<_> = err.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "{name} reported once: {err}");
         assert!(lines[0].to_lowercase().contains(why), "{name}: {}", lines[0]);
@@ -180,7 +190,7 @@ fn the_bad_input_corpus_gets_one_clear_line_each_and_no_partial_output() {
     assert_eq!(rows(&faces), 0, "a synthetic test pattern has no faces");
     let sources = &meta.iter().find(|(k, _)| k == "sources").unwrap().1;
     assert!(sources.contains("good.mp4"));
-    for n in ["audio only", "huge", "damaged_moov", "notes", "vanished"] {
+    for n in ["audio only", "huge", "damaged_moov", "unknown_codec", "notes", "vanished"] {
         assert!(!sources.contains(n), "{n} must not be listed as a source");
     }
     let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
