@@ -209,21 +209,10 @@ impl FaceDetector {
         if let Some(m) = self.settings.max_face_px {
             self.inner.set_max_face_size(((m / sx).round() as u32).max(WINDOW as u32));
         }
-        let faces = self.inner.detect(&rustface::ImageData::new(data, w as u32, h as u32));
-        let dets = faces
-            .iter()
-            .map(|f| {
-                let b = f.bbox();
-                Detection {
-                    bbox: BBox { x: b.x() as f32 * sx, y: b.y() as f32 * sy, w: b.width() as f32 * sx, h: b.height() as f32 * sy },
-                    score: f.score() as f32,
-                }
-            })
-            .filter(|d| self.settings.max_face_px.is_none_or(|m| d.bbox.w <= m * 1.25))
-            // Boxes are reported inside the frame; alignment pads what lies beyond the edge.
-            .map(|d| Detection { bbox: d.bbox.clipped(frame.width as f32, frame.height as f32), ..d })
-            .filter(|d| d.bbox.w >= 2.0 && d.bbox.h >= 2.0)
-            .collect();
+        let max_face = self.settings.max_face_px;
+        let dets = scan(self.inner.as_mut(), data, (w, h), (0.0, 0.0), (sx, sy), (frame.width, frame.height), |d| {
+            max_face.is_none_or(|m| d.bbox.w <= m * 1.25)
+        });
         nms(dets, self.settings.nms_iou)
     }
 }
@@ -231,9 +220,9 @@ impl FaceDetector {
 impl FaceDetector {
     /// Re-finds one known face near `prior` (a box from an earlier frame) by scanning only a
     /// region of 1.6× its side around it, scaled so the face maps to about 1.15× the detector
-    /// window (rustface's cost is about proportional to the pixels scanned: ~2–3 ms here
-    /// against ~55 ms for a 596×336 frame). Costs a small fraction of a full-frame [`detect`](Self::detect); used between
-    /// full detections (detect-every-k). Returns the detection overlapping `prior` best, or
+    /// window. rustface's cost is about proportional to the pixels scanned, so this is a small
+    /// fraction of a full-frame [`detect`](Self::detect) (~2–3 ms against ~55 ms for a 596×336
+    /// frame); used between full detections (detect-every-k). Returns the detection overlapping `prior` best, or
     /// `None` if the face is no longer there (it left, turned away or was occluded). A miss is
     /// retried once over a wider region at a finer scale before giving up.
     pub fn redetect(&mut self, frame: GrayView<'_>, prior: &BBox) -> Option<Detection> {
@@ -261,27 +250,48 @@ impl FaceDetector {
         if w < WINDOW as usize || h < WINDOW as usize {
             return None;
         }
-        let mut crop = std::mem::take(&mut self.region);
-        crop.clear();
+        self.region.clear();
         for row in frame.data.chunks_exact(frame.width).skip(y0).take(rh) {
-            crop.extend_from_slice(&row[x0..x1]);
+            self.region.extend_from_slice(&row[x0..x1]);
         }
-        resize(GrayView { data: &crop, width: rw, height: rh }, w, h, &mut self.scaled);
-        self.region = crop;
+        resize(GrayView { data: &self.region, width: rw, height: rh }, w, h, &mut self.scaled);
         let (sx, sy) = (rw as f32 / w as f32, rh as f32 / h as f32);
         // No size limit inside the region (0 = none); `detect` sets its own limit every call.
         self.inner.set_max_face_size(0);
-        let faces = self.inner.detect(&rustface::ImageData::new(&self.scaled, w as u32, h as u32));
-        faces
-            .iter()
-            .map(|f| {
-                let b = f.bbox();
-                let bbox = BBox { x: x0 as f32 + b.x() as f32 * sx, y: y0 as f32 + b.y() as f32 * sy, w: b.width() as f32 * sx, h: b.height() as f32 * sy };
-                Detection { bbox: bbox.clipped(frame.width as f32, frame.height as f32), score: f.score() as f32 }
-            })
-            .filter(|d| d.bbox.w >= 2.0 && d.bbox.h >= 2.0 && iou(&d.bbox, prior) > 0.0)
+        scan(self.inner.as_mut(), &self.scaled, (w, h), (x0 as f32, y0 as f32), (sx, sy), (frame.width, frame.height), |d| iou(&d.bbox, prior) > 0.0)
+            .into_iter()
             .max_by(|a, b| iou(&a.bbox, prior).total_cmp(&iou(&b.bbox, prior)))
     }
+}
+
+/// Runs rustface on `data` (`size`, a copy of the frame region at `origin` rescaled by
+/// `1 / scale`) and maps the boxes back to frame pixels: those passing `keep` (judged on the
+/// unclipped box) are clipped to the `frame` size, and degenerate ones are dropped.
+fn scan(
+    inner: &mut dyn rustface::Detector,
+    data: &[u8],
+    size: (usize, usize),
+    origin: (f32, f32),
+    scale: (f32, f32),
+    frame: (usize, usize),
+    keep: impl Fn(&Detection) -> bool,
+) -> Vec<Detection> {
+    let ((x0, y0), (sx, sy)) = (origin, scale);
+    inner
+        .detect(&rustface::ImageData::new(data, size.0 as u32, size.1 as u32))
+        .iter()
+        .map(|f| {
+            let b = f.bbox();
+            Detection {
+                bbox: BBox { x: x0 + b.x() as f32 * sx, y: y0 + b.y() as f32 * sy, w: b.width() as f32 * sx, h: b.height() as f32 * sy },
+                score: f.score() as f32,
+            }
+        })
+        .filter(|d| keep(d))
+        // Boxes are reported inside the frame; alignment pads what lies beyond the edge.
+        .map(|d| Detection { bbox: d.bbox.clipped(frame.0 as f32, frame.1 as f32), ..d })
+        .filter(|d| d.bbox.w >= 2.0 && d.bbox.h >= 2.0)
+        .collect()
 }
 
 #[cfg(test)]

@@ -163,7 +163,6 @@ pub struct Pipeline {
     cancel: Arc<AtomicBool>,
 }
 
-#[derive(Default)]
 struct Faces {
     detections: Vec<Detection>,
     crops: Vec<Vec<u8>>,
@@ -267,7 +266,7 @@ impl Pipeline {
         let mut in_flight: Option<InFlight> = None;
         let chunk_err = |e: ChunkError| match e {
             ChunkError::Classify(e) => PipelineError::Classify(e),
-            ChunkError::Sink(r) => PipelineError::Sink { path: input.path.clone(), reason: r },
+            ChunkError::Sink(r) => sink_err(r),
         };
         loop {
             let t_wait = Instant::now();
@@ -355,25 +354,26 @@ impl Pipeline {
         // face of the latest key frame in a small region around its box (also in parallel).
         let key: Vec<bool> = (0..chunk.len() as u64).map(|i| (first + i).is_multiple_of(every)).collect();
         let full: Vec<Option<Faces>> = chunk.par_iter().zip(key.par_iter()).map(|(f, &k)| k.then(|| self.detect_one(f))).collect();
-        let mut priors: Vec<Option<Vec<Detection>>> = Vec::with_capacity(chunk.len());
-        for f in &full {
-            if let Some(f) = f {
-                *carried = Some(f.detections.clone());
-            }
-            priors.push(if f.is_some() { None } else { Some(carried.clone().unwrap_or_default()) });
-        }
-        let between: Vec<Option<Faces>> = chunk
+        report.frames_detected += full.iter().filter(|f| f.is_some()).count() as u64;
+        // Each frame between key frames gets the faces of the latest key frame before it.
+        let priors: Vec<Vec<Detection>> = full
+            .iter()
+            .map(|f| match f {
+                Some(f) => {
+                    *carried = Some(f.detections.clone());
+                    Vec::new()
+                }
+                None => carried.clone().unwrap_or_default(),
+            })
+            .collect();
+        let faces: Vec<Faces> = chunk
             .par_iter()
-            .zip(priors.into_par_iter())
-            .map(|(frame, prior)| prior.map(|p| self.redetect_one(frame, &p)))
+            .zip(full.into_par_iter().zip(priors.into_par_iter()))
+            .map(|(frame, (f, prior))| f.unwrap_or_else(|| self.redetect_one(frame, &prior)))
             .collect();
         let mut frames = Vec::with_capacity(chunk.len());
         let mut all_crops: Vec<Vec<u8>> = Vec::new();
-        for ((frame, f), b) in chunk.drain(..).zip(full).zip(between) {
-            if f.is_some() {
-                report.frames_detected += 1;
-            }
-            let faces = f.or(b).unwrap_or_default();
+        for (frame, faces) in chunk.drain(..).zip(faces) {
             report.stages.detect_s += faces.detect_s;
             report.stages.align_s += faces.align_s;
             all_crops.extend(faces.crops);
