@@ -20,13 +20,16 @@ pub use labels::{Expression, ExpressionScores};
 use model::{Sldcnn, SldcnnConfig};
 use weights::{ModelArtifact, WeightsError};
 
-/// Where inference runs.
+/// Where inference (and training) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ComputeDevice {
-    /// The default CPU backend (burn `flex`).
+    /// The default CPU backend (burn `flex`, pure Rust).
     #[default]
     Cpu,
-    /// CUDA GPU number N (needs the `cuda` feature).
+    /// libtorch on the CPU (needs the `cuda` feature): the GPU build's code path without a GPU,
+    /// used to test that build on machines that have none.
+    TorchCpu,
+    /// CUDA GPU number N through libtorch (needs the `cuda` feature).
     Cuda(usize),
 }
 
@@ -35,10 +38,11 @@ impl std::str::FromStr for ComputeDevice {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "cpu" => Ok(Self::Cpu),
+            "torch-cpu" => Ok(Self::TorchCpu),
             "cuda" => Ok(Self::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse) {
                 Some(Ok(n)) => Ok(Self::Cuda(n)),
-                _ => Err(format!("unknown device {s:?}: expected cpu, cuda or cuda:N")),
+                _ => Err(format!("unknown device {s:?}: expected cpu, cuda, cuda:N or torch-cpu")),
             },
         }
     }
@@ -48,6 +52,7 @@ impl std::fmt::Display for ComputeDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Cpu => f.write_str("cpu"),
+            Self::TorchCpu => f.write_str("torch-cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
         }
     }
@@ -96,14 +101,47 @@ pub struct ModelInfo {
     pub parameters: usize,
 }
 
-/// Creates the burn device for `device`.
+/// Creates the burn device for `device`, or says why it cannot be had: the binary was built
+/// without the `cuda` feature, or libtorch sees no such CUDA device.
 pub(crate) fn burn_device(device: ComputeDevice) -> Result<Device, ClassifyError> {
     match device {
         ComputeDevice::Cpu => Ok(Device::flex()),
-        ComputeDevice::Cuda(_) => Err(ClassifyError::Device {
+        #[cfg(feature = "cuda")]
+        ComputeDevice::TorchCpu => Ok(torch::cpu()),
+        #[cfg(feature = "cuda")]
+        ComputeDevice::Cuda(n) => torch::cuda(n).map_err(|reason| ClassifyError::Device { device, reason }),
+        #[cfg(not(feature = "cuda"))]
+        ComputeDevice::TorchCpu | ComputeDevice::Cuda(_) => Err(ClassifyError::Device {
             device,
-            reason: "this binary was built without the `cuda` cargo feature".into(),
+            reason: "this binary was built without the `cuda` cargo feature (see the README's GPU section: \
+                     `bash scripts/torch-env.sh cargo build --release --features cuda`)"
+                .into(),
         }),
+    }
+}
+
+/// libtorch devices (burn-tch), behind the `cuda` feature.
+#[cfg(feature = "cuda")]
+mod torch {
+    use burn::tensor::Device;
+
+    /// libtorch's CPU device.
+    #[allow(deprecated)] // burn-tch is deprecated upstream; it is the CUDA backend that builds offline (README).
+    pub(super) fn cpu() -> Device {
+        Device::libtorch()
+    }
+
+    /// CUDA device `n`, after checking that libtorch sees it.
+    #[allow(deprecated)]
+    pub(super) fn cuda(n: usize) -> Result<Device, String> {
+        let count = if tch::Cuda::is_available() { tch::Cuda::device_count().max(0) as usize } else { 0 };
+        if count == 0 {
+            return Err("libtorch finds no CUDA device (no NVIDIA GPU, no driver, or a CPU-only libtorch)".into());
+        }
+        if n >= count {
+            return Err(format!("libtorch finds {count} CUDA device(s), numbered 0..{}", count - 1));
+        }
+        Ok(Device::libtorch_cuda(n))
     }
 }
 
@@ -250,5 +288,64 @@ mod tests {
         assert_eq!("cpu".parse::<ComputeDevice>(), Ok(ComputeDevice::Cpu));
         assert_eq!("cuda:1".parse::<ComputeDevice>(), Ok(ComputeDevice::Cuda(1)));
         assert!("gpu".parse::<ComputeDevice>().is_err());
+        for d in [ComputeDevice::Cpu, ComputeDevice::TorchCpu, ComputeDevice::Cuda(2)] {
+            assert_eq!(d.to_string().parse::<ComputeDevice>(), Ok(d));
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn libtorch_devices_need_the_cuda_feature() {
+        let art = ModelArtifact::shipped().unwrap();
+        for d in [ComputeDevice::Cuda(0), ComputeDevice::TorchCpu] {
+            let err = Classifier::new(&art, d).err().unwrap().to_string();
+            assert!(err.contains(&format!("device {d} is not available")), "{err}");
+            assert!(err.contains("without the `cuda` cargo feature"), "{err}");
+        }
+    }
+
+    /// Crops with structure (gradients, a bright blob, noise) so that the model's outputs differ.
+    #[cfg(feature = "cuda")]
+    fn varied_crops(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|k| {
+                (0..48 * 48)
+                    .map(|i| {
+                        let (y, x) = (i / 48, i % 48);
+                        let blob = if (y as i64 - 20 - k as i64 % 9).pow(2) + (x as i64 - 24).pow(2) < 60 { 90 } else { 0 };
+                        ((x * (k % 5 + 1) + y * 3 + blob + (i * 7919 + k * 104_729) % 23) % 256) as u8
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The shipped weights give the same probabilities through libtorch as through flex: the GPU
+    /// build's code path, checked on a machine without a GPU.
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn libtorch_cpu_agrees_with_flex_on_the_shipped_model() {
+        let art = ModelArtifact::shipped().unwrap();
+        let crops = varied_crops(40);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        let flex = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
+        let torch = Classifier::new(&art, ComputeDevice::TorchCpu).unwrap().classify(&refs, 16).unwrap();
+        let max_diff = flex
+            .iter()
+            .zip(&torch)
+            .flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs()))
+            .fold(0f32, f32::max);
+        assert!(max_diff < 1e-4, "flex and libtorch differ by {max_diff}");
+        let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
+        assert!(distinct > 0, "the crops should not all get the same label");
+    }
+
+    #[cfg(feature = "cuda")]
+    #[test]
+    fn a_missing_cuda_device_is_a_clear_error() {
+        let art = ModelArtifact::shipped().unwrap();
+        let visible = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
+        let err = Classifier::new(&art, ComputeDevice::Cuda(visible)).err().unwrap().to_string();
+        assert!(err.contains(&format!("device cuda:{visible} is not available: libtorch finds")), "{err}");
     }
 }

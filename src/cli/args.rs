@@ -40,6 +40,10 @@ pub enum Command {
     /// Train SLDCNN on FER2013 (resumable; re-run the same command to continue).
     #[cfg(feature = "train")]
     Train(TrainArgs),
+    /// Subject-independent k-fold cross-validation on CK+ (the paper's protocol), optionally
+    /// fine-tuning from a FER2013 model; resumable.
+    #[cfg(feature = "train")]
+    Crossval(CrossvalArgs),
     /// Detect faces in still images and print their 7 expression probabilities.
     Classify(ClassifyArgs),
     /// Write a self-contained HTML report (timelines, people, per-person bars) of a run's tables.
@@ -95,6 +99,53 @@ pub struct TrainArgs {
     /// Run directory: checkpoint, best model, metrics.csv. Re-running with the same directory resumes.
     #[arg(long, default_value = "runs/sldcnn")]
     pub run_dir: PathBuf,
+    /// Network.
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Optimisation.
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+    /// Train on the first N training images only (quick experiments).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Validate on the first N validation images only.
+    #[arg(long)]
+    pub val_limit: Option<usize>,
+}
+
+/// `fer-batch crossval`.
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct CrossvalArgs {
+    /// CK+48 CSV (`label,file,pixels`, plain or .gz); `contempt` rows are dropped (not a
+    /// FER2013 class), subjects are read from the file names.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Number of folds; no subject is in two folds.
+    #[arg(long, default_value_t = 10)]
+    pub folds: usize,
+    /// Start every fold from this model (`shipped` for the built-in FER2013 model, or a model
+    /// directory) instead of random weights; the network options are then taken from it.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Run directory: one training run per fold. Re-running with the same directory resumes.
+    #[arg(long, default_value = "runs/crossval")]
+    pub run_dir: PathBuf,
+    /// Also write the report (per fold and pooled) as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Network (ignored with --init).
+    #[command(flatten)]
+    pub net: NetArgs,
+    /// Optimisation.
+    #[command(flatten)]
+    pub hyper: HyperArgs,
+}
+
+/// Network options of `train` and `crossval`.
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct NetArgs {
     /// Network preset.
     #[arg(long, value_enum, default_value_t = Preset::Compact)]
     pub preset: Preset,
@@ -110,6 +161,12 @@ pub struct TrainArgs {
     /// Override the preset's dense-conv kernel size.
     #[arg(long)]
     pub kernel_size: Option<usize>,
+}
+
+/// Optimisation options of `train` and `crossval`.
+#[cfg(feature = "train")]
+#[derive(Debug, Args)]
+pub struct HyperArgs {
     /// Epochs the schedule spans.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
@@ -143,16 +200,10 @@ pub struct TrainArgs {
     /// Disable augmentation.
     #[arg(long)]
     pub no_augment: bool,
-    /// Train on the first N training images only (quick experiments).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Validate on the first N validation images only.
-    #[arg(long)]
-    pub val_limit: Option<usize>,
     /// Mid-epoch checkpoint interval in steps (0: epoch ends only).
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
-    /// Compute device.
+    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
 }
@@ -193,7 +244,7 @@ pub struct EvalArgs {
     /// Images per inference batch.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Compute device.
+    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
 }
@@ -263,7 +314,8 @@ pub struct RunArgs {
     /// replace existing output files even if they are not fer-batch tables of this schema version.
     #[arg(long)]
     pub force: bool,
-    /// Compute device for the expression model.
+    /// Compute device for the expression model: cpu, cuda[:N] or torch-cpu (the last two need
+    /// the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
     /// After the run, also write the video with the results drawn on it (as `fer-batch
@@ -296,7 +348,7 @@ pub struct ClassifyArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Compute device.
+    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
     /// Also write each image with its faces drawn on it (box, label, probability bar). With one

@@ -4,6 +4,8 @@
 mod annotate;
 mod args;
 mod classify;
+#[cfg(feature = "train")]
+mod crossval;
 mod eval;
 mod progress;
 mod report;
@@ -68,6 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
     match cli.command {
         #[cfg(feature = "train")]
         Command::Train(a) => train::run(a, &cli.global),
+        #[cfg(feature = "train")]
+        Command::Crossval(a) => crossval::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
         Command::Run(a) => annotate::run_then_annotate(a, &cli.global),
         Command::Classify(a) => classify::run(a, &cli.global),

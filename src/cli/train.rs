@@ -3,45 +3,55 @@
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Status;
-use super::args::{AttentionArg, GlobalArgs, OptimizerArg, Preset, TrainArgs};
+use super::args::{AttentionArg, GlobalArgs, HyperArgs, NetArgs, OptimizerArg, Preset, TrainArgs};
 use crate::classify::model::{Attention, SldcnnConfig};
 use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
 use crate::dataset::Split;
 
-pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let mut model = match a.preset {
-        Preset::Compact => SldcnnConfig::compact(a.depth),
-        Preset::Paper => SldcnnConfig::paper(a.depth),
+/// The network `net` describes.
+pub(super) fn network(net: &NetArgs) -> SldcnnConfig {
+    let mut model = match net.preset {
+        Preset::Compact => SldcnnConfig::compact(net.depth),
+        Preset::Paper => SldcnnConfig::paper(net.depth),
     };
-    model.attention = match a.attention {
+    model.attention = match net.attention {
         AttentionArg::Spatial => Attention::Spatial,
         AttentionArg::Channel => Attention::Channel,
         AttentionArg::None => Attention::None,
     };
-    if let Some(k) = a.growth_rate {
+    if let Some(k) = net.growth_rate {
         model.growth_rate = k;
     }
-    if let Some(k) = a.kernel_size {
+    if let Some(k) = net.kernel_size {
         model.kernel_size = k;
     }
-    let opts = TrainOptions {
+    model
+}
+
+/// Training options for `model` from the command line's optimisation flags.
+pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
+    TrainOptions {
         model,
-        epochs: a.epochs,
-        batch_size: a.batch_size,
-        lr: a.lr,
-        lr_min: a.lr_min,
-        warmup_epochs: a.warmup_epochs,
-        optimizer: match a.optimizer {
+        epochs: h.epochs,
+        batch_size: h.batch_size,
+        lr: h.lr,
+        lr_min: h.lr_min,
+        warmup_epochs: h.warmup_epochs,
+        optimizer: match h.optimizer {
             OptimizerArg::Sgd => OptimizerKind::Sgd,
             OptimizerArg::Adamw => OptimizerKind::Adamw,
         },
-        weight_decay: a.weight_decay,
-        lambda: a.lambda,
-        label_smoothing: a.label_smoothing,
-        seed: a.seed,
-        augment: !a.no_augment,
-        checkpoint_every: a.checkpoint_every,
-    };
+        weight_decay: h.weight_decay,
+        lambda: h.lambda,
+        label_smoothing: h.label_smoothing,
+        seed: h.seed,
+        augment: !h.no_augment,
+        checkpoint_every: h.checkpoint_every,
+    }
+}
+
+pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
+    let opts = options(network(&a.net), &a.hyper);
     let mut sets = super::eval::load_splits(&a.data, &[Split::Training, Split::PublicTest], a.labels, a.ferplus.as_deref())?;
     let mut train_set = sets.remove(&Split::Training).unwrap_or_default();
     let mut val_set = sets.remove(&Split::PublicTest).unwrap_or_default();
@@ -57,61 +67,79 @@ pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
         val_set.len(),
         a.run_dir.display()
     );
-    let interactive = !g.quiet && !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let bar = ProgressBar::hidden();
-    if interactive {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-    }
-    bar.set_style(
-        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    let mut total_epochs = opts.epochs;
-    total_epochs = total_epochs.max(1);
-    let mut last_log = std::time::Instant::now();
-    train(&train_set, &val_set, opts, &a.run_dir, a.device, &mut |e| match e {
-        TrainEvent::Resumed { epoch, step } => eprintln!("resuming at epoch {} step {step}", epoch + 1),
-        TrainEvent::EpochStart { epoch, steps } => {
-            bar.set_length(steps as u64);
-            bar.set_position(0);
-            bar.set_prefix(format!("{}/{total_epochs}", epoch + 1));
-        }
-        TrainEvent::Step { step, loss, acc, lr } => {
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0));
-            if !interactive && !g.quiet && last_log.elapsed().as_secs() >= 60 {
-                last_log = std::time::Instant::now();
-                eprintln!("step {step}: loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0);
-            }
-        }
-        TrainEvent::EpochEnd(m) => {
-            bar.println(format!(
-                "epoch {:>3}: loss {:.4} (ce {:.4} pe {:.4}) train {:.1}% | val {:.2}% F1 {:.3} | {:.0}s, {:.1} img/s{}",
-                m.epoch,
-                m.train_loss,
-                m.train_ce,
-                m.train_pe,
-                m.train_acc * 100.0,
-                m.val_acc * 100.0,
-                m.val_macro_f1,
-                m.seconds,
-                m.images_per_sec,
-                if m.best { " *best" } else { "" }
-            ));
-            if !interactive {
-                eprintln!(
-                    "epoch {} done: val {:.2}% F1 {:.3}, {:.1} img/s{}",
-                    m.epoch,
-                    m.val_acc * 100.0,
-                    m.val_macro_f1,
-                    m.images_per_sec,
-                    if m.best { " (best)" } else { "" }
-                );
-            }
-        }
-    })?;
-    bar.finish_and_clear();
+    let mut progress = TrainProgress::new(g, opts.epochs);
+    train(&train_set, &val_set, opts, &a.run_dir, a.hyper.device, &mut |e| progress.on(e))?;
+    progress.bar.finish_and_clear();
     eprintln!("done; best model in {}", a.run_dir.join("best").display());
     Ok(Status::Success)
+}
+
+/// Progress bar (on a terminal) or a line a minute (otherwise) for training events.
+pub(super) struct TrainProgress {
+    pub(super) bar: ProgressBar,
+    interactive: bool,
+    quiet: bool,
+    total_epochs: usize,
+    last_log: std::time::Instant,
+}
+
+impl TrainProgress {
+    pub(super) fn new(g: &GlobalArgs, epochs: usize) -> Self {
+        let interactive = !g.quiet && !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let bar = ProgressBar::hidden();
+        if interactive {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Self { bar, interactive, quiet: g.quiet, total_epochs: epochs.max(1), last_log: std::time::Instant::now() }
+    }
+
+    pub(super) fn on(&mut self, e: TrainEvent) {
+        let (bar, total_epochs) = (&self.bar, self.total_epochs);
+        match e {
+            TrainEvent::Resumed { epoch, step } => eprintln!("resuming at epoch {} step {step}", epoch + 1),
+            TrainEvent::EpochStart { epoch, steps } => {
+                bar.set_length(steps as u64);
+                bar.set_position(0);
+                bar.set_prefix(format!("{}/{total_epochs}", epoch + 1));
+            }
+            TrainEvent::Step { step, loss, acc, lr } => {
+                bar.set_position(step as u64);
+                bar.set_message(format!("loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0));
+                if !self.interactive && !self.quiet && self.last_log.elapsed().as_secs() >= 60 {
+                    self.last_log = std::time::Instant::now();
+                    eprintln!("step {step}: loss {loss:.4} acc {:.1}% lr {lr:.2e}", acc * 100.0);
+                }
+            }
+            TrainEvent::EpochEnd(m) => {
+                bar.println(format!(
+                    "epoch {:>3}: loss {:.4} (ce {:.4} pe {:.4}) train {:.1}% | val {:.2}% F1 {:.3} | {:.0}s, {:.1} img/s{}",
+                    m.epoch,
+                    m.train_loss,
+                    m.train_ce,
+                    m.train_pe,
+                    m.train_acc * 100.0,
+                    m.val_acc * 100.0,
+                    m.val_macro_f1,
+                    m.seconds,
+                    m.images_per_sec,
+                    if m.best { " *best" } else { "" }
+                ));
+                if !self.interactive && !self.quiet {
+                    eprintln!(
+                        "epoch {} done: val {:.2}% F1 {:.3}, {:.1} img/s{}",
+                        m.epoch,
+                        m.val_acc * 100.0,
+                        m.val_macro_f1,
+                        m.images_per_sec,
+                        if m.best { " (best)" } else { "" }
+                    );
+                }
+            }
+        }
+    }
 }

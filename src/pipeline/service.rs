@@ -53,14 +53,48 @@ impl ClassifierService {
             .map_err(std::io::Error::other)?;
         let handle = std::thread::Builder::new().name("classify".into()).spawn(move || {
             let pool_cpu = || pool.broadcast(|_| super::thread_cpu_seconds()).iter().sum::<f64>();
-            for req in rx {
-                let refs: Vec<&[u8]> = req.crops.iter().map(Vec::as_slice).collect();
+            while let Ok(first) = rx.recv() {
+                // Requests of several videos that are already waiting are classified together,
+                // up to one batch, so a GPU gets full batches when many videos run at once.
+                let mut reqs = vec![first];
+                let mut queued = reqs[0].crops.len();
+                while queued < batch_size {
+                    match rx.try_recv() {
+                        Ok(r) => {
+                            queued += r.crops.len();
+                            reqs.push(r);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let refs: Vec<&[u8]> = reqs.iter().flat_map(|r| r.crops.iter().map(Vec::as_slice)).collect();
+                let total = refs.len().max(1) as f64;
                 let (me, all) = (super::thread_cpu_seconds(), pool_cpu());
                 let result = pool.install(|| classifier.classify(&refs, batch_size));
+                drop(refs);
                 let cpu = (super::thread_cpu_seconds() - me) + (pool_cpu() - all);
-                let result = result.map(|s| (s, cpu));
-                // A receiver that went away (its video failed) is not our error.
-                req.reply.send(result).ok();
+                match result {
+                    Ok(mut scores) => {
+                        // Hand each request its own scores (in order) and its share of the time.
+                        for r in reqs.into_iter().rev() {
+                            let mine = scores.split_off(scores.len() - r.crops.len());
+                            let share = cpu * r.crops.len() as f64 / total;
+                            // A receiver that went away (its video failed) is not our error.
+                            r.reply.send(Ok((mine, share))).ok();
+                        }
+                    }
+                    Err(_) if reqs.len() > 1 => {
+                        // Find out whose crops were bad: classify each request on its own.
+                        for r in reqs {
+                            let refs: Vec<&[u8]> = r.crops.iter().map(Vec::as_slice).collect();
+                            let result = pool.install(|| classifier.classify(&refs, batch_size));
+                            r.reply.send(result.map(|s| (s, 0.0))).ok();
+                        }
+                    }
+                    Err(e) => {
+                        reqs[0].reply.send(Err(e)).ok();
+                    }
+                }
             }
         })?;
         Ok((Self { tx, info, batch_size }, handle))
@@ -105,5 +139,50 @@ impl PendingScores {
     /// CPU seconds the classifier spent on them (summed over its threads).
     pub fn wait(self) -> Result<(Vec<ExpressionScores>, f64), ServiceError> {
         self.0.recv().map_err(|_| ServiceError::Stopped)?.map_err(ServiceError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::ComputeDevice;
+    use crate::classify::model::SldcnnConfig;
+
+    fn tiny() -> Classifier {
+        let mut cfg = SldcnnConfig::compact(12);
+        cfg.growth_rate = 4;
+        cfg.stem_channels = 8;
+        Classifier::untrained(cfg, 5, ComputeDevice::Cpu).unwrap()
+    }
+
+    fn crops(seed: usize, n: usize) -> Vec<Vec<u8>> {
+        (0..n).map(|k| (0..48 * 48).map(|i| ((i * (seed + 3) + k * 31) % 251) as u8).collect()).collect()
+    }
+
+    /// Requests queued together may be classified as one batch; each still gets exactly its
+    /// own scores, and a request with a bad crop fails alone.
+    #[test]
+    fn queued_requests_get_their_own_scores_and_errors() {
+        let reference = tiny();
+        let (service, handle) = ClassifierService::spawn(tiny(), 64).unwrap();
+        let requests: Vec<Vec<Vec<u8>>> = (0..4).map(|s| crops(s, 3 + s)).collect();
+        let mut bad = crops(9, 2);
+        bad[1].truncate(100);
+        let pending: Vec<PendingScores> = requests.iter().map(|r| service.submit(r.clone()).unwrap()).collect();
+        let failing = service.submit(bad).unwrap();
+        for (req, p) in requests.iter().zip(pending) {
+            let (got, cpu) = p.wait().unwrap();
+            let refs: Vec<&[u8]> = req.iter().map(Vec::as_slice).collect();
+            let want = reference.classify(&refs, 64).unwrap();
+            assert_eq!(got.len(), want.len());
+            for (a, b) in got.iter().zip(&want) {
+                assert!(a.0.iter().zip(b.0.iter()).all(|(x, y)| (x - y).abs() < 1e-5), "{a:?} vs {b:?}");
+            }
+            assert!(cpu >= 0.0);
+        }
+        let err = failing.wait().unwrap_err().to_string();
+        assert!(err.contains("face crop 1 has 100 bytes"), "{err}");
+        drop(service);
+        handle.join().unwrap();
     }
 }

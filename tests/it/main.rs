@@ -6,6 +6,7 @@ mod dataset;
 mod errors;
 mod inputs;
 mod interrupt;
+mod model;
 mod report;
 mod run;
 mod sql;

@@ -14,6 +14,7 @@
 //! steps are exactly those the interrupted run would have taken.
 
 pub mod augment;
+pub mod crossval;
 pub mod loss;
 
 use std::io::Write as _;
@@ -242,11 +243,26 @@ fn model_bytes(model: &Sldcnn) -> Result<Vec<u8>, TrainError> {
         .map_err(|e| TrainError::Checkpoint { path: PathBuf::from("<memory>"), reason: e.to_string() })
 }
 
-/// Runs (or resumes) training into `run_dir`. `on_event` receives progress.
+/// Runs (or resumes) training into `run_dir`, from a random initialisation. `on_event`
+/// receives progress.
 pub fn train(
     train_set: &Dataset,
     val_set: &Dataset,
     opts: TrainOptions,
+    run_dir: &Path,
+    device: ComputeDevice,
+    on_event: &mut dyn FnMut(TrainEvent),
+) -> Result<Option<EvalReport>, TrainError> {
+    train_from(train_set, val_set, opts, None, run_dir, device, on_event)
+}
+
+/// [`train`], starting from the weights of `init` (fine-tuning) when the run directory has no
+/// checkpoint yet. `init` must have the network configuration of `opts.model`.
+pub fn train_from(
+    train_set: &Dataset,
+    val_set: &Dataset,
+    opts: TrainOptions,
+    init: Option<&ModelArtifact>,
     run_dir: &Path,
     device: ComputeDevice,
     on_event: &mut dyn FnMut(TrainEvent),
@@ -289,7 +305,16 @@ pub fn train(
         (model, optim, state)
     } else {
         ad.seed(opts.seed);
-        let model = opts.model.init(&ad);
+        let model = match init {
+            Some(art) if art.config != opts.model => {
+                return Err(TrainError::Options(format!(
+                    "the initial model {} has another network configuration than the one to train",
+                    art.source
+                )));
+            }
+            Some(art) => super::load_model(art, &ad)?,
+            None => opts.model.init(&ad),
+        };
         let state = CheckpointState { options: opts.clone(), epoch: 0, step: 0, best_val_acc: -1.0, sums: Sums::default() };
         (model, make_optimizer(&opts), state)
     };
@@ -425,7 +450,7 @@ mod tests {
     use crate::classify::labels::Expression;
     use crate::classify::model::Attention;
 
-    fn tiny_opts() -> TrainOptions {
+    pub(crate) fn tiny_opts() -> TrainOptions {
         TrainOptions {
             model: SldcnnConfig {
                 input_size: 16,
@@ -451,7 +476,7 @@ mod tests {
     }
 
     /// Two easily separable classes: bright top half vs bright bottom half.
-    fn toy(n: usize) -> Dataset {
+    pub(crate) fn toy(n: usize) -> Dataset {
         let mut ds = Dataset { side: 16, ..Default::default() };
         for i in 0..n {
             let happy = i % 2 == 0;

@@ -1,0 +1,265 @@
+//! Subject-independent k-fold cross-validation (the paper's CK+ protocol, section 5 / Table 4).
+//!
+//! In: a [`Dataset`] whose images carry subject ids (CK+), the number of folds, [`TrainOptions`]
+//! and optionally a model to start every fold from (fine-tuning). Out: a [`CrossvalReport`]:
+//! per-fold accuracy, their mean and spread, and one [`EvalReport`] pooled over all held-out
+//! images. The run directory holds one training run per fold:
+//!
+//! ```text
+//! RUN/fold-01/{checkpoint/, best/, metrics.csv}   an ordinary `train` run (resumable)
+//! RUN/fold-01/final/{config.json, model.bpk}      the weights after the last epoch
+//! RUN/fold-01/predictions.json                    (true, predicted) per held-out image
+//! ```
+//!
+//! The model scored on a fold is the one after the last epoch, never the epoch that did best
+//! on that fold: choosing by held-out accuracy would leak the test fold into model selection.
+//! The per-epoch held-out numbers in each `metrics.csv` are a learning curve, nothing more. A
+//! fold with `predictions.json` is done; re-running the same command resumes the others.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::{TrainError, TrainEvent, TrainOptions, train_from};
+use crate::classify::weights::ModelArtifact;
+use crate::classify::{Classifier, ComputeDevice, Expression};
+use crate::dataset::{Dataset, subject_folds};
+use crate::evaluate::EvalReport;
+
+/// One fold's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoldResult {
+    /// 1-based fold number.
+    pub fold: usize,
+    /// Images trained on.
+    pub train_images: usize,
+    /// Held-out images.
+    pub test_images: usize,
+    /// Distinct subjects held out.
+    pub test_subjects: usize,
+    /// Accuracy on the held-out images.
+    pub accuracy: f32,
+    /// Macro-F1 on the held-out images (classes present in the fold).
+    pub macro_f1: f32,
+}
+
+/// Result of a whole cross-validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossvalReport {
+    /// Per fold, in order.
+    pub folds: Vec<FoldResult>,
+    /// Mean of the per-fold accuracies.
+    pub mean_accuracy: f32,
+    /// Sample standard deviation of the per-fold accuracies.
+    pub std_accuracy: f32,
+    /// Every held-out prediction of every fold, scored together.
+    pub pooled: EvalReport,
+}
+
+/// Progress of a cross-validation.
+#[derive(Debug, Clone)]
+pub enum CrossvalEvent {
+    /// A fold starts training (or resumes).
+    FoldStart {
+        /// 1-based fold number.
+        fold: usize,
+        /// Number of folds.
+        folds: usize,
+        /// Images trained on.
+        train_images: usize,
+        /// Held-out images.
+        test_images: usize,
+    },
+    /// A training event of the current fold.
+    Train(TrainEvent),
+    /// A fold finished (or was already done).
+    FoldEnd(FoldResult),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Predictions {
+    /// `(true, predicted)` class indices per held-out image, in dataset order.
+    pairs: Vec<(usize, usize)>,
+}
+
+/// Runs (or resumes) `k`-fold cross-validation of `ds` into `run_dir`.
+pub fn crossval(
+    ds: &Dataset,
+    k: usize,
+    opts: &TrainOptions,
+    init: Option<&ModelArtifact>,
+    run_dir: &Path,
+    device: ComputeDevice,
+    on_event: &mut dyn FnMut(CrossvalEvent),
+) -> Result<CrossvalReport, TrainError> {
+    if k < 2 {
+        return Err(TrainError::Options(format!("cross-validation needs at least 2 folds, got {k}")));
+    }
+    if ds.subjects.iter().any(Option::is_none) {
+        return Err(TrainError::Options("every image needs a subject id for a subject-independent split".into()));
+    }
+    let folds = subject_folds(ds, k);
+    if let Some(empty) = folds.iter().position(Vec::is_empty) {
+        return Err(TrainError::Options(format!("fold {} has no images: the data has fewer subjects than folds", empty + 1)));
+    }
+    let mut results = Vec::with_capacity(k);
+    let mut pooled = Vec::new();
+    for (f, test_idx) in folds.iter().enumerate() {
+        let fold = f + 1;
+        let dir = run_dir.join(format!("fold-{fold:02}"));
+        let train_idx: Vec<usize> = (0..ds.len()).filter(|i| test_idx.binary_search(i).is_err()).collect();
+        let (train_set, test_set) = (ds.subset(&train_idx), ds.subset(test_idx));
+        let pred_path = dir.join("predictions.json");
+        let pairs = match read_predictions(&pred_path)? {
+            Some(p) if p.len() == test_set.len() => p,
+            _ => {
+                on_event(CrossvalEvent::FoldStart { fold, folds: k, train_images: train_set.len(), test_images: test_set.len() });
+                train_from(&train_set, &test_set, opts.clone(), init, &dir, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
+                let pairs = score_final(&dir, opts, &test_set, device)?;
+                let json = serde_json::to_vec(&Predictions { pairs: pairs.clone() })
+                    .map_err(|e| TrainError::Checkpoint { path: pred_path.clone(), reason: e.to_string() })?;
+                super::write_atomic(&pred_path, &json)?;
+                pairs
+            }
+        };
+        let report = report_of(&pairs);
+        let mut subjects: Vec<&str> = test_set.subjects.iter().flatten().map(String::as_str).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        let r = FoldResult {
+            fold,
+            train_images: train_set.len(),
+            test_images: test_set.len(),
+            test_subjects: subjects.len(),
+            accuracy: report.accuracy,
+            macro_f1: report.macro_f1,
+        };
+        on_event(CrossvalEvent::FoldEnd(r.clone()));
+        results.push(r);
+        pooled.extend(pairs);
+    }
+    let accs: Vec<f64> = results.iter().map(|r| f64::from(r.accuracy)).collect();
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (accs.len() as f64 - 1.0);
+    Ok(CrossvalReport { folds: results, mean_accuracy: mean as f32, std_accuracy: var.sqrt() as f32, pooled: report_of(&pooled) })
+}
+
+/// Saves the fold's last-epoch weights as an artifact and classifies the held-out images.
+fn score_final(dir: &Path, opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Vec<(usize, usize)>, TrainError> {
+    let ckpt = dir.join("checkpoint").join("model.bpk");
+    let bytes = std::fs::read(&ckpt).map_err(|source| TrainError::Io { path: ckpt.clone(), source })?;
+    let final_dir = dir.join("final");
+    ModelArtifact::write_dir(&opts.model, &bytes, &final_dir)?;
+    let classifier = Classifier::new(&ModelArtifact::from_dir(&final_dir)?, device)?;
+    let crops: Vec<&[u8]> = (0..test_set.len()).map(|i| test_set.image(i)).collect();
+    let scores = classifier.classify(&crops, 256)?;
+    Ok(test_set.labels.iter().zip(&scores).map(|(t, s)| (t.index(), s.label().index())).collect())
+}
+
+fn read_predictions(path: &Path) -> Result<Option<Vec<(usize, usize)>>, TrainError> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let p: Predictions = serde_json::from_slice(&bytes)
+                .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+            if p.pairs.iter().any(|&(t, q)| t >= Expression::COUNT || q >= Expression::COUNT) {
+                return Err(TrainError::Checkpoint { path: path.to_path_buf(), reason: "class index out of range".into() });
+            }
+            Ok(Some(p.pairs))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(TrainError::Io { path: path.to_path_buf(), source }),
+    }
+}
+
+fn report_of(pairs: &[(usize, usize)]) -> EvalReport {
+    EvalReport::from_pairs(pairs.iter().filter_map(|&(t, p)| Some((Expression::from_index(t)?, Expression::from_index(p)?))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::train::tests::{tiny_opts, toy};
+
+    /// Toy data with subjects: 6 subjects × 4 images of two separable classes.
+    fn toy_with_subjects() -> Dataset {
+        let mut ds = toy(24);
+        ds.subjects = (0..24).map(|i| Some(format!("S{:03}", i / 4))).collect();
+        ds
+    }
+
+    #[test]
+    fn every_image_is_held_out_once_and_a_rerun_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = toy_with_subjects();
+        let mut opts = tiny_opts();
+        opts.epochs = 10;
+        let mut started = 0;
+        let report = crossval(&ds, 3, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |e| {
+            if let CrossvalEvent::FoldStart { .. } = e {
+                started += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(started, 3);
+        assert_eq!(report.folds.len(), 3);
+        assert_eq!(report.pooled.images, 24, "every image held out exactly once");
+        assert_eq!(report.folds.iter().map(|f| f.test_images).sum::<usize>(), 24);
+        assert!(report.folds.iter().all(|f| f.test_subjects == 2 && f.train_images == 16));
+        let mean = report.folds.iter().map(|f| f.accuracy).sum::<f32>() / 3.0;
+        assert!((report.mean_accuracy - mean).abs() < 1e-6);
+        assert!(report.pooled.accuracy > 0.9, "toy task not learned: {}", report.pooled.accuracy);
+        assert!(dir.path().join("fold-02/final/model.bpk").exists());
+
+        // A rerun trains nothing and reports the same numbers.
+        let mut restarted = 0;
+        let again = crossval(&ds, 3, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |e| {
+            if let CrossvalEvent::FoldStart { .. } = e {
+                restarted += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(restarted, 0);
+        assert_eq!(again.pooled.confusion, report.pooled.confusion);
+    }
+
+    #[test]
+    fn folds_need_subjects_and_enough_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = tiny_opts();
+        let err = crossval(&toy(8), 2, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("subject id"), "{err}");
+        let err = crossval(&toy_with_subjects(), 7, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("fewer subjects than folds"), "{err}");
+    }
+
+    #[test]
+    fn fine_tuning_starts_from_the_given_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = toy_with_subjects();
+        let mut opts = tiny_opts();
+        opts.epochs = 10;
+        // Train once, then start a cross-validation from that model with a zero learning rate:
+        // the folds' final weights must be the initial ones.
+        super::super::train(&ds, &ds, opts.clone(), &dir.path().join("pre"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        let init = ModelArtifact::from_dir(&dir.path().join("pre/best")).unwrap();
+        let mut frozen = opts.clone();
+        frozen.lr = 0.0;
+        frozen.lr_min = 0.0;
+        frozen.weight_decay = 0.0;
+        frozen.epochs = 1;
+        let from_init = crossval(&ds, 2, &frozen, Some(&init), &dir.path().join("cv"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        let from_scratch = crossval(&ds, 2, &frozen, None, &dir.path().join("cv0"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        assert!(from_init.pooled.accuracy > 0.9, "the initial model's skill was lost: {}", from_init.pooled.accuracy);
+        assert!(
+            from_scratch.pooled.accuracy < from_init.pooled.accuracy - 0.2,
+            "an untrained network should do worse: {} vs {}",
+            from_scratch.pooled.accuracy,
+            from_init.pooled.accuracy
+        );
+        // Another architecture is refused.
+        let mut other = frozen.clone();
+        other.model.growth_rate = 6;
+        let err = crossval(&ds, 2, &other, Some(&init), &dir.path().join("cv2"), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("another network configuration"), "{err}");
+    }
+}

@@ -1,0 +1,57 @@
+//! `fer-batch crossval`: subject-independent k-fold cross-validation on CK+.
+
+use anyhow::Context as _;
+
+use super::Status;
+use super::args::{CrossvalArgs, GlobalArgs};
+use super::train::{TrainProgress, network, options};
+use crate::classify::train::crossval::{CrossvalEvent, crossval};
+use crate::classify::weights::ModelArtifact;
+
+pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
+    let init = match a.init.as_deref() {
+        None => None,
+        Some("shipped") => Some(ModelArtifact::shipped()?),
+        Some(dir) => Some(ModelArtifact::from_dir(std::path::Path::new(dir))?),
+    };
+    let model = init.as_ref().map_or_else(|| network(&a.net), |art| art.config.clone());
+    let opts = options(model, &a.hyper);
+    let ds = crate::dataset::load_ckplus(&a.data)?;
+    eprintln!(
+        "{}-fold cross-validation by subject on {} images{}; run directory {}",
+        a.folds,
+        ds.len(),
+        init.as_ref().map(|i| format!(", starting from {}", i.id())).unwrap_or_default(),
+        a.run_dir.display()
+    );
+    let mut progress = TrainProgress::new(g, opts.epochs);
+    let report = crossval(&ds, a.folds, &opts, init.as_ref(), &a.run_dir, a.hyper.device, &mut |e| match e {
+        CrossvalEvent::FoldStart { fold, folds, train_images, test_images } => {
+            eprintln!("fold {fold}/{folds}: training on {train_images} images, holding out {test_images}")
+        }
+        CrossvalEvent::Train(e) => progress.on(e),
+        CrossvalEvent::FoldEnd(f) => eprintln!(
+            "fold {}: {:.2}% of {} held-out images ({} subjects), macro-F1 {:.3}",
+            f.fold,
+            f.accuracy * 100.0,
+            f.test_images,
+            f.test_subjects,
+            f.macro_f1
+        ),
+    })?;
+    progress.bar.finish_and_clear();
+    println!("data: {} ({} images, {} folds by subject)", a.data.display(), report.pooled.images, a.folds);
+    println!("per-fold accuracy: mean {:.2}% ± {:.2} (sample sd)", report.mean_accuracy * 100.0, report.std_accuracy * 100.0);
+    println!("pooled over all held-out images:");
+    print!("{}", report.pooled.to_table());
+    if let Some(path) = a.json {
+        let json = serde_json::json!({
+            "data": a.data.display().to_string(),
+            "init": init.as_ref().map(ModelArtifact::id),
+            "options": opts,
+            "report": report,
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&json)?).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(Status::Success)
+}

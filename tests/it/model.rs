@@ -1,0 +1,109 @@
+//! The model commands beyond `eval`: CK+ cross-validation (issue 3) and the compute devices of
+//! the `cuda` build (issue 8). Tests of the `cuda` build are compiled only with that feature
+//! (`bash scripts/torch-env.sh cargo test --features cuda`); they run on libtorch's CPU device.
+
+use crate::util::*;
+
+/// `crossval` on the real CK+48 file with a tiny network and one epoch: every image is held
+/// out exactly once, folds are reported, and a rerun resumes (trains nothing).
+#[test]
+fn crossval_on_ckplus_holds_out_every_image_once_and_resumes() {
+    let Some(data) = shared_data() else { return };
+    let ck = data.join("ckplus/ckplus48.csv.gz");
+    let dir = tempfile::tempdir().unwrap();
+    let (run_dir, json) = (dir.path().join("cv"), dir.path().join("cv.json"));
+    let args = [
+        "crossval", "--data", ck.to_str().unwrap(), "--folds", "3", "--epochs", "1", "--depth", "12", "--growth-rate", "4",
+        "--run-dir", run_dir.to_str().unwrap(), "--json", json.to_str().unwrap(),
+    ];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("training on").count(), 3, "{err}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("per-fold accuracy: mean"), "{stdout}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let report = &v["report"];
+    // CK+48 has 981 images; the 54 `contempt` ones are not a FER2013 class and are dropped.
+    assert_eq!(report["pooled"]["images"], 927);
+    let folds = report["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 3);
+    let held_out: u64 = folds.iter().map(|f| f["test_images"].as_u64().unwrap()).sum();
+    assert_eq!(held_out, 927);
+    assert!(folds.iter().all(|f| f["train_images"].as_u64().unwrap() + f["test_images"].as_u64().unwrap() == 927));
+    let subjects: u64 = folds.iter().map(|f| f["test_subjects"].as_u64().unwrap()).sum();
+    // 118 subjects, 106 of them with a non-contempt sequence: each held out in exactly one fold.
+    assert_eq!(subjects, 106, "each subject is held out in exactly one fold");
+    // Neutral does not occur in CK+: no support, and macro-F1 is over the six classes present.
+    assert_eq!(report["pooled"]["per_class"][6]["support"], 0);
+    for f in 1..=3 {
+        assert!(run_dir.join(format!("fold-0{f}/predictions.json")).is_file());
+    }
+
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("training on").count(), 0, "a finished cross-validation is not redone: {err}");
+    let again: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(again["report"]["pooled"]["confusion"], report["pooled"]["confusion"]);
+}
+
+/// Without the `cuda` feature, asking for a libtorch device is a usage error that says how to
+/// get one, before any input is touched.
+#[cfg(not(feature = "cuda"))]
+#[test]
+fn gpu_devices_need_the_cuda_build() {
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    for device in ["cuda", "cuda:1", "torch-cpu"] {
+        let o = run(&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", device]);
+        assert_eq!(o.status.code(), Some(2), "{device}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("built without the `cuda` cargo feature"), "{err}");
+        assert!(!out.exists());
+    }
+    let o = run(&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "gpu"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected cpu, cuda, cuda:N or torch-cpu"));
+}
+
+/// The `cuda` build's code path (libtorch) gives the same per-face probabilities as the default
+/// backend on a real clip: the check a GPU run repeats with `--device cuda`.
+#[cfg(feature = "cuda")]
+#[test]
+fn libtorch_run_matches_the_default_backend() {
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut probs = Vec::new();
+    for device in ["cpu", "torch-cpu"] {
+        let out = dir.path().join(format!("{device}.parquet"));
+        let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", device, "--sample-fps", "5"];
+        args.extend(model_args());
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{device}");
+        let (faces, _) = read_parquet(&out);
+        let cols: Vec<Vec<f64>> = CLASSES.iter().map(|c| col_f64(&faces, &format!("p_{c}"))).collect();
+        probs.push(cols);
+    }
+    let rows = probs[0][0].len();
+    assert!(rows >= 10, "the clip should give faces: {rows}");
+    assert_eq!(probs[1][0].len(), rows, "same faces on both devices");
+    let max_diff = (0..7).flat_map(|c| (0..rows).map(move |i| (c, i))).map(|(c, i)| (probs[0][c][i] - probs[1][c][i]).abs()).fold(0f64, f64::max);
+    eprintln!("max |p_cpu − p_torch| over {rows} faces × 7 classes: {max_diff:.2e}");
+    assert!(max_diff < 1e-4, "devices disagree by {max_diff}");
+}
+
+/// In the `cuda` build, a CUDA device that is not there is a clear usage error.
+#[cfg(feature = "cuda")]
+#[test]
+fn a_missing_cuda_device_is_a_clear_error() {
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.parquet");
+    let o = run(&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "cuda:7"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("device cuda:7 is not available: libtorch finds"), "{err}");
+    assert!(!out.exists());
+}
