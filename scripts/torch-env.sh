@@ -4,8 +4,11 @@
 # use, several GB and a few minutes; it brings CUDA's runtime libraries with it), exported the way
 # torch-sys expects (LIBTORCH_USE_PYTORCH) and put on the library path for running.
 #
-#   bash scripts/torch-env.sh cargo build --release --features cuda
-#   bash scripts/torch-env.sh target/release/fer-batch eval --device cuda --data …
+#   bash scripts/torch-env.sh cargo build --release --features cuda   # → target/cuda/release/fer-batch
+#   bash scripts/torch-env.sh target/cuda/release/fer-batch eval --device cuda --data …
+#
+# Cargo builds into target/cuda (unless CARGO_TARGET_DIR is set), so the `cuda` build and the
+# default one do not overwrite each other's binaries.
 #
 # The version is pinned to the torch that the GPU machines here carry (2.11.0+cu130), so a binary
 # built here links against the same libtorch ABI as theirs. tch 0.22 was written for 2.9.0;
@@ -23,5 +26,6 @@ fi
 torch_lib="$("$venv/bin/python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null)"
 export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/cuda}"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 exec "$@"

@@ -149,7 +149,23 @@ mod torch {
 pub(crate) fn load_model(artifact: &ModelArtifact, device: &Device) -> Result<Sldcnn, WeightsError> {
     let bad = |reason: String| WeightsError::Weights { path: artifact.source.clone().into(), reason };
     let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(artifact.weights.clone())).map_err(|e| bad(e.to_string()))?;
-    artifact.config.init(device).try_load_record(record).map_err(|e| bad(e.to_string()))
+    // Half-precision weights (see `half_precision_weights`) are widened to the network's f32.
+    artifact.config.init(device).try_load_record(record.cast_to_module_dtype()).map_err(|e| bad(e.to_string()))
+}
+
+/// The weights of `artifact` re-encoded with every float parameter in half precision (f16),
+/// about half the bytes; loading widens them back to f32. BatchNorm running statistics are
+/// not parameters and stay f32 (a small running variance would underflow in f16).
+pub fn half_precision_weights(artifact: &ModelArtifact) -> Result<Vec<u8>, WeightsError> {
+    struct ToHalf;
+    impl burn::module::ModuleMapper for ToHalf {
+        fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+            param.map(|t| t.cast(burn::tensor::DType::F16))
+        }
+    }
+    let model = load_model(artifact, &Device::flex())?.map(&mut ToHalf);
+    let bad = |reason: String| WeightsError::Weights { path: artifact.source.clone().into(), reason };
+    model.into_record().into_bytes().map(|b| b.to_vec()).map_err(|e| bad(e.to_string()))
 }
 
 /// A loaded network ready for inference.
@@ -305,7 +321,6 @@ mod tests {
     }
 
     /// Crops with structure (gradients, a bright blob, noise) so that the model's outputs differ.
-    #[cfg(feature = "cuda")]
     fn varied_crops(n: usize) -> Vec<Vec<u8>> {
         (0..n)
             .map(|k| {
@@ -320,6 +335,29 @@ mod tests {
             .collect()
     }
 
+    fn max_abs_diff(a: &[ExpressionScores], b: &[ExpressionScores]) -> f32 {
+        a.iter().zip(b).flat_map(|(x, y)| x.0.iter().zip(y.0.iter()).map(|(u, v)| (u - v).abs())).fold(0f32, f32::max)
+    }
+
+    #[test]
+    fn half_precision_weights_are_half_the_size_and_give_nearly_the_same_scores() {
+        let art = ModelArtifact::shipped().unwrap();
+        let half = half_precision_weights(&art).unwrap();
+        assert!(half.len() < art.weights.len() * 6 / 10, "{} vs {} bytes", half.len(), art.weights.len());
+        let dir = tempfile::tempdir().unwrap();
+        ModelArtifact::write_dir(&art.config, &half, dir.path()).unwrap();
+        let half_art = ModelArtifact::from_dir(dir.path()).unwrap();
+        let crops = varied_crops(40);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        let full = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
+        let halved = Classifier::new(&half_art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
+        let diff = max_abs_diff(&full, &halved);
+        assert!(diff > 0.0, "the weights were not rounded at all");
+        assert!(diff < 0.02, "f16 weights moved a probability by {diff}");
+        // Converting again is stable.
+        assert_eq!(half_precision_weights(&half_art).unwrap().len(), half.len());
+    }
+
     /// The shipped weights give the same probabilities through libtorch as through flex: the GPU
     /// build's code path, checked on a machine without a GPU.
     #[cfg(feature = "cuda")]
@@ -330,11 +368,7 @@ mod tests {
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
         let flex = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
         let torch = Classifier::new(&art, ComputeDevice::TorchCpu).unwrap().classify(&refs, 16).unwrap();
-        let max_diff = flex
-            .iter()
-            .zip(&torch)
-            .flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs()))
-            .fold(0f32, f32::max);
+        let max_diff = max_abs_diff(&flex, &torch);
         assert!(max_diff < 1e-4, "flex and libtorch differ by {max_diff}");
         let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
         assert!(distinct > 0, "the crops should not all get the same label");

@@ -52,6 +52,8 @@ pub enum Command {
     Annotate(AnnotateArgs),
     /// Evaluate a model on a labelled split: accuracy, macro-F1, per-class metrics, confusion.
     Eval(EvalArgs),
+    /// Write a model directory (config.json + model.bpk), optionally with half-precision weights.
+    Export(ExportArgs),
 }
 
 /// Network presets.
@@ -215,6 +217,21 @@ pub enum OptimizerArg {
     Sgd,
     /// AdamW.
     Adamw,
+}
+
+/// `fer-batch export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Model directory to read (config.json + model.bpk); default: the model shipped in the binary.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Directory to write (created if needed; its config.json and model.bpk are replaced).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Store every float parameter in half precision (f16): about half the size. Check the
+    /// result with `fer-batch eval --model OUT`.
+    #[arg(long)]
+    pub half: bool,
 }
 
 /// `fer-batch eval`.

@@ -7,6 +7,7 @@ mod classify;
 #[cfg(feature = "train")]
 mod crossval;
 mod eval;
+mod export;
 mod progress;
 mod report;
 mod run;
@@ -73,6 +74,7 @@ fn run(cli: Cli) -> anyhow::Result<Status> {
         #[cfg(feature = "train")]
         Command::Crossval(a) => crossval::run(a, &cli.global),
         Command::Eval(a) => eval::run(a, &cli.global),
+        Command::Export(a) => export::run(a, &cli.global),
         Command::Run(a) => annotate::run_then_annotate(a, &cli.global),
         Command::Classify(a) => classify::run(a, &cli.global),
         Command::Report(a) => report::run(a, &cli.global),
