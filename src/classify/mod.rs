@@ -153,17 +153,31 @@ pub(crate) fn load_model(artifact: &ModelArtifact, device: &Device) -> Result<Sl
     artifact.config.init(device).try_load_record(record.cast_to_module_dtype()).map_err(|e| bad(e.to_string()))
 }
 
-/// The weights of `artifact` re-encoded with every float parameter in half precision (f16),
-/// about half the bytes; loading widens them back to f32. BatchNorm running statistics are
-/// not parameters and stay f32 (a small running variance would underflow in f16).
-pub fn half_precision_weights(artifact: &ModelArtifact) -> Result<Vec<u8>, WeightsError> {
-    struct ToHalf;
-    impl burn::module::ModuleMapper for ToHalf {
+/// Storage precision of a model's float parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// f32, as trained.
+    Full,
+    /// f16: about half the bytes; loading widens it back to f32.
+    Half,
+}
+
+/// The weights of `artifact` re-encoded with every float parameter in `precision`.
+/// BatchNorm running statistics are not parameters and stay f32 (a small running variance
+/// would underflow in f16).
+pub fn weights_in_precision(artifact: &ModelArtifact, precision: Precision) -> Result<Vec<u8>, WeightsError> {
+    struct Cast(burn::tensor::DType);
+    impl burn::module::ModuleMapper for Cast {
         fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
-            param.map(|t| t.cast(burn::tensor::DType::F16))
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
         }
     }
-    let model = load_model(artifact, &Device::flex())?.map(&mut ToHalf);
+    let dtype = match precision {
+        Precision::Full => burn::tensor::DType::F32,
+        Precision::Half => burn::tensor::DType::F16,
+    };
+    let model = load_model(artifact, &Device::flex())?.map(&mut Cast(dtype));
     let bad = |reason: String| WeightsError::Weights { path: artifact.source.clone().into(), reason };
     model.into_record().into_bytes().map(|b| b.to_vec()).map_err(|e| bad(e.to_string()))
 }
@@ -341,21 +355,26 @@ mod tests {
 
     #[test]
     fn half_precision_weights_are_half_the_size_and_give_nearly_the_same_scores() {
-        let art = ModelArtifact::shipped().unwrap();
-        let half = half_precision_weights(&art).unwrap();
-        assert!(half.len() < art.weights.len() * 6 / 10, "{} vs {} bytes", half.len(), art.weights.len());
         let dir = tempfile::tempdir().unwrap();
-        ModelArtifact::write_dir(&art.config, &half, dir.path()).unwrap();
-        let half_art = ModelArtifact::from_dir(dir.path()).unwrap();
+        let shipped = ModelArtifact::shipped().unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            ModelArtifact::write_dir(&shipped.config, bytes, &dir.path().join(name)).unwrap();
+            ModelArtifact::from_dir(&dir.path().join(name)).unwrap()
+        };
+        let full = write("full", &weights_in_precision(&shipped, Precision::Full).unwrap());
+        let half = write("half", &weights_in_precision(&full, Precision::Half).unwrap());
+        assert!(half.weights.len() < full.weights.len() * 6 / 10, "{} vs {} bytes", half.weights.len(), full.weights.len());
         let crops = varied_crops(40);
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
-        let full = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
-        let halved = Classifier::new(&half_art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
-        let diff = max_abs_diff(&full, &halved);
-        assert!(diff > 0.0, "the weights were not rounded at all");
-        assert!(diff < 0.02, "f16 weights moved a probability by {diff}");
-        // Converting again is stable.
-        assert_eq!(half_precision_weights(&half_art).unwrap().len(), half.len());
+        let scores = |art: &ModelArtifact| Classifier::new(art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
+        let (f, h) = (scores(&full), scores(&half));
+        assert!(max_abs_diff(&f, &h) < 0.02, "f16 weights moved a probability by {}", max_abs_diff(&f, &h));
+        // Widening f16 back to f32 is exact, and so is narrowing that again.
+        let wide = write("wide", &weights_in_precision(&half, Precision::Full).unwrap());
+        assert_eq!(max_abs_diff(&scores(&wide), &h), 0.0);
+        let again = write("again", &weights_in_precision(&wide, Precision::Half).unwrap());
+        assert_eq!(again.weights.len(), half.weights.len());
+        assert_eq!(max_abs_diff(&scores(&again), &h), 0.0);
     }
 
     /// The shipped weights give the same probabilities through libtorch as through flex: the GPU

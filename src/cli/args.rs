@@ -229,7 +229,7 @@ pub struct ExportArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Store every float parameter in half precision (f16): about half the size. Check the
-    /// result with `fer-batch eval --model OUT`.
+    /// result with `fer-batch eval --model OUT`. Without it the weights are written in f32.
     #[arg(long)]
     pub half: bool,
 }

@@ -3,11 +3,11 @@
 use super::Status;
 use super::args::{ExportArgs, GlobalArgs};
 use crate::classify::weights::ModelArtifact;
-use crate::classify::{Classifier, ComputeDevice, half_precision_weights};
+use crate::classify::{Classifier, ComputeDevice, Precision, weights_in_precision};
 
 pub(super) fn run(a: ExportArgs, _g: &GlobalArgs) -> anyhow::Result<Status> {
     let artifact = super::eval::load_artifact(a.model.as_deref())?;
-    let weights = if a.half { half_precision_weights(&artifact)? } else { artifact.weights.clone() };
+    let weights = weights_in_precision(&artifact, if a.half { Precision::Half } else { Precision::Full })?;
     ModelArtifact::write_dir(&artifact.config, &weights, &a.out)?;
     // Read it back the way `--model` will, so a bad export fails here and not in a nightly run.
     let written = ModelArtifact::from_dir(&a.out)?;
