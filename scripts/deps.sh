@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what fer-batch needs on a fresh Debian 12 machine of this kind: FFmpeg's
-# development libraries and CLI, clang (bindgen for ffmpeg-sys), pkg-config, and a Python venv
+# development libraries and CLI, clang (bindgen for ffmpeg-sys), g++ (torch-sys for the `cuda`
+# feature), pkg-config, and a Python venv
 # (.venv) with DuckDB and pyarrow for the SQL tests. Idempotent and quiet when all is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(pkg-config clang libclang-dev ffmpeg libavcodec-dev libavformat-dev libavutil-dev
+pkgs=(pkg-config clang libclang-dev g++ ffmpeg libavcodec-dev libavformat-dev libavutil-dev
       libswscale-dev libavfilter-dev libavdevice-dev libswresample-dev python3-venv chromium)
 missing=()
 for p in "${pkgs[@]}"; do
