@@ -74,14 +74,46 @@ impl LabBoostedClassifier {
     /// fer-batch patch: the window's top-left offset into the feature map is computed once and
     /// the weights come from one flat table; the sums are upstream 0.1.7's, in the same order.
     pub fn classify(&self, feature_map: &LabBoostedFeatureMap, roi: Rectangle) -> Score {
-        let mut positive = true;
-        let mut score = 0.0;
-        let codes = feature_map.codes();
         let map_width = feature_map.width() as i32;
         let origin = roi.y() * map_width + roi.x();
-        let stride = self.weight_stride;
+        let (positive, score) = self.run_from(feature_map.codes(), map_width, origin, 0, 0.0);
+        Self::finish(feature_map, roi, positive, score)
+    }
 
+    /// Scores two windows of the same map at once (fer-batch patch): while both pass, their
+    /// groups are summed side by side, two independent dependency chains instead of one; the
+    /// survivor then continues alone. Each window's sums are exactly those of `classify`.
+    pub fn classify_pair(&self, feature_map: &LabBoostedFeatureMap, a: Rectangle, b: Rectangle) -> (Score, Score) {
+        let codes = feature_map.codes();
+        let map_width = feature_map.width() as i32;
+        let (origin_a, origin_b) = (a.y() * map_width + a.x(), b.y() * map_width + b.x());
+        let stride = self.weight_stride;
+        let (mut pa, mut pb) = (true, true);
+        let (mut sa, mut sb) = (0.0f32, 0.0f32);
         let mut i = 0;
+        while pa && pb && i < self.base_classifiers.len() {
+            for _ in 0..K_FEAT_GROUP_SIZE {
+                let (offset_x, offset_y) = self.features[i];
+                let offset = offset_y * map_width + offset_x;
+                let weights = &self.flat_weights[i * stride..(i + 1) * stride];
+                sa += weights[codes[(origin_a + offset) as usize] as usize];
+                sb += weights[codes[(origin_b + offset) as usize] as usize];
+                i += 1;
+            }
+            let thresh = self.base_classifiers[i - 1].thresh;
+            pa = sa >= thresh;
+            pb = sb >= thresh;
+        }
+        let (pa, sa) = if pa { self.run_from(codes, map_width, origin_a, i, sa) } else { (false, sa) };
+        let (pb, sb) = if pb { self.run_from(codes, map_width, origin_b, i, sb) } else { (false, sb) };
+        (Self::finish(feature_map, a, pa, sa), Self::finish(feature_map, b, pb, sb))
+    }
+
+    /// Continues a window's groups from base classifier `i` with running score `score`.
+    #[inline]
+    fn run_from(&self, codes: &[u8], map_width: i32, origin: i32, mut i: usize, mut score: f32) -> (bool, f32) {
+        let stride = self.weight_stride;
+        let mut positive = true;
         while positive && i < self.base_classifiers.len() {
             for _ in 0..K_FEAT_GROUP_SIZE {
                 let (offset_x, offset_y) = self.features[i];
@@ -91,8 +123,12 @@ impl LabBoostedClassifier {
             }
             positive = score >= self.base_classifiers[i - 1].thresh;
         }
-        positive = positive && (feature_map.get_std_dev(roi) > K_STDDEV_THRESH);
+        (positive, score)
+    }
 
+    #[inline]
+    fn finish(feature_map: &LabBoostedFeatureMap, roi: Rectangle, positive: bool, score: f32) -> Score {
+        let positive = positive && (feature_map.get_std_dev(roi) > K_STDDEV_THRESH);
         Score { positive, score }
     }
 }

@@ -279,28 +279,40 @@ impl FuStDetector {
             let max_x = image_scaled.width() - self.wnd_size;
             let max_y = image_scaled.height() - self.wnd_size;
 
+            // fer-batch patch: windows are scored two at a time along each row when the first
+            // stage is the LAB cascade (`LabBoostedClassifier::classify_pair`); the proposals and
+            // their order are upstream 0.1.7's.
+            let wnd_size = self.wnd_size;
+            let push = |proposal: &mut Vec<FaceInfo>, x: u32, y: u32, score: Score| {
+                if score.is_positive() {
+                    let mut wnd_info = FaceInfo::new();
+                    let bbox = wnd_info.bbox_mut();
+                    bbox.set_x((x as f32 / scale_factor + 0.5) as i32);
+                    bbox.set_y((y as f32 / scale_factor + 0.5) as i32);
+                    let width = (wnd_size as f32 / scale_factor + 0.5) as u32;
+                    bbox.set_width(width);
+                    bbox.set_height(width);
+                    wnd_info.set_score(f64::from(score.score()));
+                    proposal.push(wnd_info);
+                }
+            };
+            let xs: Vec<u32> = Seq::new(0, move |n| n + step_x).take_while(move |n| *n <= max_x).collect();
             for y in Seq::new(0, move |n| n + step_y).take_while(move |n| *n <= max_y) {
-                for x in Seq::new(0, move |n| n + step_x).take_while(move |n| *n <= max_x) {
-                    let rect = Rectangle::new(
-                        x as i32,
-                        y as i32,
-                        self.wnd_size,
-                        self.wnd_size,
-                    );
-                    Self::feature_map_for_classifier(&self.model.get_classifiers()[0], &mut self.feature_maps);
-
+                let rect = |x: u32| Rectangle::new(x as i32, y as i32, wnd_size, wnd_size);
+                for pair in xs.chunks(2) {
                     for (classifier, proposal) in self.model.get_classifiers().iter().zip(proposals.iter_mut()).take(first_hierarchy_size) {
-                        let score = Self::classify_with_classifier(classifier, None, &mut self.feature_maps, rect);
-                        if score.is_positive() {
-                            let mut wnd_info = FaceInfo::new();
-                            let bbox = wnd_info.bbox_mut();
-                            bbox.set_x((x as f32 / scale_factor + 0.5) as i32);
-                            bbox.set_y((y as f32 / scale_factor + 0.5) as i32);
-                            let width = (self.wnd_size as f32 / scale_factor + 0.5) as u32;
-                            bbox.set_width(width);
-                            bbox.set_height(width);
-                            wnd_info.set_score(f64::from(score.score()));
-                            proposal.push(wnd_info);
+                        match (classifier, pair) {
+                            (Classifier::LabBoosted(c), &[xa, xb]) => {
+                                let (sa, sb) = c.classify_pair(&self.feature_maps.lab_boosted, rect(xa), rect(xb));
+                                push(proposal, xa, y, sa);
+                                push(proposal, xb, y, sb);
+                            }
+                            _ => {
+                                for &x in pair {
+                                    let score = Self::classify_with_classifier(classifier, None, &mut self.feature_maps, rect(x));
+                                    push(proposal, x, y, score);
+                                }
+                            }
                         }
                     }
                 }
