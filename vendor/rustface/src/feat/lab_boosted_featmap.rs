@@ -87,12 +87,6 @@ impl LabBoostedFeatureMap {
         self.width
     }
 
-    #[inline]
-    pub fn get_feature_val(&self, offset_x: i32, offset_y: i32, roi: Rectangle) -> u8 {
-        let i = (roi.y() + offset_y) * (self.width as i32) + roi.x() + offset_x;
-        self.feat_map[i as usize]
-    }
-
     pub fn get_std_dev(&self, roi: Rectangle) -> f64 {
         let roi_width = roi.width() as i32;
         let roi_height = roi.height() as i32;

@@ -103,6 +103,8 @@ impl SurfMlpFeatureMap {
         self.grad_y.resize(self.length, 0);
         self.int_img
             .resize(self.length * FeaturePool::K_NUM_INT_CHANNEL as usize, 0);
+        // Only upstream's passes, kept as the tests' reference, use `img_buf`.
+        #[cfg(test)]
         self.img_buf.resize(self.length, 0);
     }
 
