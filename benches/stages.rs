@@ -130,18 +130,21 @@ fn classify(c: &mut Criterion, real: &[AlignedFace]) {
             return;
         }
     };
-    let classifier = Classifier::new(&artifact, ComputeDevice::Cpu).unwrap();
-    let side = classifier.input_size();
-    let synthetic: Vec<Vec<u8>> = (0..4).map(|k| (0..side * side).map(|i| ((i * (k + 3) + i / side * 7) % 256) as u8).collect()).collect();
-    let pool: Vec<&[u8]> = if real.is_empty() { synthetic.iter().map(Vec::as_slice).collect() } else { real.iter().map(|f| f.crop.as_slice()).collect() };
-    let mut g = c.benchmark_group("classify");
-    g.sample_size(10).measurement_time(Duration::from_secs(5));
-    for n in [1usize, 16, 64] {
-        let crops: Vec<&[u8]> = pool.iter().copied().cycle().take(n).collect();
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::new("batch", n), &crops, |b, crops| b.iter(|| black_box(classifier.classify(crops, n).unwrap())));
+    // `cpu` is the sldcnn-cpu engine, `flex` burn's backend running the same weights.
+    for device in [ComputeDevice::Cpu, ComputeDevice::Flex] {
+        let classifier = Classifier::new(&artifact, device).unwrap();
+        let side = classifier.input_size();
+        let synthetic: Vec<Vec<u8>> = (0..4).map(|k| (0..side * side).map(|i| ((i * (k + 3) + i / side * 7) % 256) as u8).collect()).collect();
+        let pool: Vec<&[u8]> = if real.is_empty() { synthetic.iter().map(Vec::as_slice).collect() } else { real.iter().map(|f| f.crop.as_slice()).collect() };
+        let mut g = c.benchmark_group(format!("classify-{device}"));
+        g.sample_size(10).measurement_time(Duration::from_secs(5));
+        for n in [1usize, 16, 64] {
+            let crops: Vec<&[u8]> = pool.iter().copied().cycle().take(n).collect();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::new("batch", n), &crops, |b, crops| b.iter(|| black_box(classifier.classify(crops, n).unwrap())));
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 /// 300 frames of `faces` (real detections or a synthetic row of boxes) drifting and jittering,

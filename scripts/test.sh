@@ -12,6 +12,8 @@ export FER_REQUIRE_SQL=1 FER_REQUIRE_BROWSER=1
 cargo test --all-targets 2>&1
 echo "== vendored rustface: its patches checked against upstream 0.1.7's code"
 cargo test -p rustface --lib 2>&1
+echo "== sldcnn-cpu: the CPU inference kernels against a reference convolution"
+cargo test -p sldcnn-cpu 2>&1
 echo "== the cuda feature (libtorch), tested on libtorch's CPU device"
 bash scripts/torch-env.sh cargo test --features cuda --lib 2>&1
 bash scripts/torch-env.sh cargo test --features cuda --test integration -- model:: 2>&1

@@ -4,6 +4,10 @@
 //! [`ExpressionScores`] (softmax probabilities of the 7 classes) per crop, in input order.
 //! Burn types stay inside this module; [`Classifier`] is the whole public surface.
 //! A burn module is `Send` but not `Sync`: one `Classifier` lives on one thread.
+//!
+//! Inference on the CPU (`--device cpu`, the default) runs the loaded network through
+//! [`sldcnn_cpu`], a plain-f32 engine with fused, preallocated kernels; burn's own `flex`
+//! backend stays available as `--device flex` and is what training uses on the CPU.
 
 pub mod labels;
 pub mod model;
@@ -23,9 +27,12 @@ use weights::{ModelArtifact, WeightsError};
 /// Where inference (and training) runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ComputeDevice {
-    /// The default CPU backend (burn `flex`, pure Rust).
+    /// The CPU, pure Rust: inference through the `sldcnn-cpu` engine, training through burn
+    /// `flex`.
     #[default]
     Cpu,
+    /// burn's `flex` CPU backend for inference too (the reference for `Cpu`'s engine).
+    Flex,
     /// libtorch on the CPU (needs the `cuda` feature): the GPU build's code path without a GPU,
     /// used to test that build on machines that have none.
     TorchCpu,
@@ -38,11 +45,12 @@ impl std::str::FromStr for ComputeDevice {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "cpu" => Ok(Self::Cpu),
+            "flex" => Ok(Self::Flex),
             "torch-cpu" => Ok(Self::TorchCpu),
             "cuda" => Ok(Self::Cuda(0)),
             _ => match s.strip_prefix("cuda:").map(str::parse) {
                 Some(Ok(n)) => Ok(Self::Cuda(n)),
-                _ => Err(format!("unknown device {s:?}: expected cpu, cuda, cuda:N or torch-cpu")),
+                _ => Err(format!("unknown device {s:?}: expected cpu, flex, cuda, cuda:N or torch-cpu")),
             },
         }
     }
@@ -52,6 +60,7 @@ impl std::fmt::Display for ComputeDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Cpu => f.write_str("cpu"),
+            Self::Flex => f.write_str("flex"),
             Self::TorchCpu => f.write_str("torch-cpu"),
             Self::Cuda(n) => write!(f, "cuda:{n}"),
         }
@@ -105,7 +114,7 @@ pub struct ModelInfo {
 /// without the `cuda` feature, or libtorch sees no such CUDA device.
 pub(crate) fn burn_device(device: ComputeDevice) -> Result<Device, ClassifyError> {
     match device {
-        ComputeDevice::Cpu => Ok(Device::flex()),
+        ComputeDevice::Cpu | ComputeDevice::Flex => Ok(Device::flex()),
         #[cfg(feature = "cuda")]
         ComputeDevice::TorchCpu => Ok(torch::cpu()),
         #[cfg(feature = "cuda")]
@@ -182,10 +191,30 @@ pub fn weights_in_precision(artifact: &ModelArtifact, precision: Precision) -> R
     model.into_record().into_bytes().map(|b| b.to_vec()).map_err(|e| bad(e.to_string()))
 }
 
+/// What runs the forward pass.
+enum Engine {
+    /// burn, on `device`.
+    Burn { model: Sldcnn, device: Device },
+    /// The plain-f32 CPU engine.
+    Native(sldcnn_cpu::Network),
+}
+
+impl Engine {
+    /// The engine for `device`: the CPU engine for [`ComputeDevice::Cpu`], burn otherwise.
+    fn new(model: Sldcnn, device: ComputeDevice, burn_device: Device, config: &SldcnnConfig) -> Result<Self, ClassifyError> {
+        if device != ComputeDevice::Cpu {
+            return Ok(Self::Burn { model, device: burn_device });
+        }
+        model
+            .to_native(config.input_size)
+            .map(Self::Native)
+            .map_err(|e| ClassifyError::Device { device, reason: format!("the CPU engine cannot run this network: {e}") })
+    }
+}
+
 /// A loaded network ready for inference.
 pub struct Classifier {
-    model: Sldcnn,
-    device: Device,
+    engine: Engine,
     info: ModelInfo,
     flip_tta: bool,
 }
@@ -203,7 +232,7 @@ impl Classifier {
             config: artifact.config.clone(),
             parameters: model.num_params(),
         };
-        Ok(Self { model, device: dev, info, flip_tta: false })
+        Ok(Self { engine: Engine::new(model, device, dev, &artifact.config)?, info, flip_tta: false })
     }
 
     /// A randomly initialised network (reported as untrained), for tests and before training.
@@ -219,7 +248,7 @@ impl Classifier {
             parameters: model.num_params(),
             config,
         };
-        Ok(Self { model, device: dev, info, flip_tta: false })
+        Ok(Self { engine: Engine::new(model, device, dev, &info.config)?, info, flip_tta: false })
     }
 
     /// Also classify the mirrored crop and average the two (test-time augmentation).
@@ -272,9 +301,23 @@ impl Classifier {
     /// Softmax probabilities for `count` normalised images laid out in `data`.
     fn probabilities(&self, data: &[f32], count: usize) -> Vec<ExpressionScores> {
         let side = self.input_size();
-        let input = Tensor::<4>::from_data(TensorData::new(data.to_vec(), [count, 1, side, side]), &self.device);
-        let logits = self.model.forward(input); // [count, 7]
-        let values: Vec<f32> = logits.into_data().convert::<f32>().try_into_vec().unwrap_or_default();
+        let values: Vec<f32> = match &self.engine {
+            Engine::Burn { model, device } => {
+                let input = Tensor::<4>::from_data(TensorData::new(data.to_vec(), [count, 1, side, side]), device);
+                let logits = model.forward(input); // [count, 7]
+                logits.into_data().convert::<f32>().try_into_vec().unwrap_or_default()
+            }
+            Engine::Native(net) => {
+                // Images in parallel on the calling rayon pool, one scratch per worker split.
+                use rayon::prelude::*;
+                let mut logits = vec![0f32; count * Expression::COUNT];
+                data.par_chunks(side * side).zip(logits.par_chunks_mut(Expression::COUNT)).for_each_init(
+                    || net.scratch(),
+                    |scratch, (image, out)| net.forward(image, scratch, out),
+                );
+                logits
+            }
+        };
         values.chunks(Expression::COUNT).map(ExpressionScores::from_logits).collect()
     }
 }
@@ -375,6 +418,53 @@ mod tests {
         let again = write("again", &weights_in_precision(&wide, Precision::Half).unwrap());
         assert_eq!(again.weights.len(), half.weights.len());
         assert_eq!(max_abs_diff(&scores(&again), &h), 0.0);
+    }
+
+    /// The CPU engine computes what burn's flex backend computes, on the shipped model (folded
+    /// batch norms with real running statistics) and with every instruction set this CPU has.
+    #[test]
+    fn cpu_engine_agrees_with_flex_on_the_shipped_model() {
+        let art = ModelArtifact::shipped().unwrap();
+        let crops = varied_crops(40);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
+        let mut engine = Classifier::new(&art, ComputeDevice::Cpu).unwrap();
+        assert!(matches!(engine.engine, Engine::Native(_)), "cpu must use the CPU engine");
+        for isa in sldcnn_cpu::Isa::available() {
+            if let Engine::Native(net) = engine.engine {
+                engine.engine = Engine::Native(net.with_isa(isa));
+            }
+            let cpu = engine.classify(&refs, 16).unwrap();
+            let max_diff = max_abs_diff(&flex, &cpu);
+            assert!(max_diff < 1e-4, "{isa:?}: CPU engine and flex differ by {max_diff}");
+            assert!(flex.iter().zip(&cpu).all(|(a, b)| a.label() == b.label()), "{isa:?}: labels differ");
+        }
+        let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
+        assert!(distinct > 0, "the crops should not all get the same label");
+        // Flip TTA goes through the same path.
+        let tta = |d| Classifier::new(&art, d).unwrap().with_flip_tta(true).classify(&refs, 7).unwrap();
+        assert!(max_abs_diff(&tta(ComputeDevice::Flex), &tta(ComputeDevice::Cpu)) < 1e-4);
+    }
+
+    /// Every architecture variant (attention none/channel/spatial, with and without the
+    /// bottleneck, odd sides that leave remainders in the kernels' tiles) converts and agrees.
+    #[test]
+    fn cpu_engine_agrees_with_flex_on_every_variant() {
+        use model::Attention;
+        let crops = varied_crops(6);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        for attention in [Attention::None, Attention::Channel, Attention::Spatial] {
+            for bottleneck in [false, true] {
+                let mut cfg = SldcnnConfig::compact(12);
+                cfg.growth_rate = 6;
+                cfg.stem_channels = 10;
+                cfg.attention = attention;
+                cfg.bottleneck = bottleneck;
+                let run = |d| Classifier::untrained(cfg.clone(), 9, d).unwrap().classify(&refs, 4).unwrap();
+                let diff = max_abs_diff(&run(ComputeDevice::Flex), &run(ComputeDevice::Cpu));
+                assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck}: differ by {diff}");
+            }
+        }
     }
 
     /// The shipped weights give the same probabilities through libtorch as through flex: the GPU

@@ -497,6 +497,91 @@ impl Sldcnn {
     }
 }
 
+/// Conversion to the plain-f32 CPU engine ([`sldcnn_cpu`]), used for inference on the CPU.
+mod native {
+    use super::*;
+    use sldcnn_cpu as cpu;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    }
+
+    fn affine(bn: &BatchNorm) -> Result<cpu::Affine, cpu::ShapeError> {
+        cpu::Affine::from_batch_norm(
+            &values(bn.gamma.val()),
+            &values(bn.beta.val()),
+            &values(bn.running_mean.value()),
+            &values(bn.running_var.value()),
+            bn.epsilon,
+        )
+    }
+
+    fn conv(c: &Conv2d) -> Result<cpu::Conv, cpu::ShapeError> {
+        let [cout, cin, kh, kw] = c.weight.dims();
+        let pad = match c.padding {
+            PaddingConfig2d::Valid => 0,
+            PaddingConfig2d::Explicit(a, b, d, e) if a == b && b == d && d == e => a,
+            ref other => return Err(cpu::ShapeError(format!("unsupported convolution padding {other:?}"))),
+        };
+        if kh != kw || c.stride[0] != c.stride[1] || c.dilation[0] != c.dilation[1] || c.groups != 1 {
+            return Err(cpu::ShapeError(format!(
+                "unsupported convolution geometry: kernel {kh}×{kw}, stride {:?}, dilation {:?}, groups {}",
+                c.stride, c.dilation, c.groups
+            )));
+        }
+        let bias = c.bias.as_ref().map(|b| values(b.val()));
+        cpu::Conv::new(cin, cout, kh, c.stride[0], c.dilation[0], pad, &values(c.weight.val()), bias.as_deref())
+    }
+
+    fn linear(l: &Linear) -> Result<cpu::Linear, cpu::ShapeError> {
+        let [input, output] = l.weight.dims();
+        cpu::Linear::new(input, output, values(l.weight.val()), l.bias.as_ref().map(|b| values(b.val())))
+    }
+
+    impl Sldcnn {
+        /// The same network for [`sldcnn_cpu`]: batch norms folded with their running
+        /// statistics (inference mode), dropout dropped.
+        pub(crate) fn to_native(&self, input_size: usize) -> Result<cpu::Network, cpu::ShapeError> {
+            let mut blocks = Vec::new();
+            for (block, unit) in self.blocks.iter().zip(&self.attentions) {
+                let layers = block
+                    .layers
+                    .iter()
+                    .map(|l| {
+                        let bottleneck = match &l.bottleneck {
+                            Some((c, n)) => Some((conv(c)?, affine(n)?)),
+                            None => None,
+                        };
+                        Ok(cpu::DenseLayer { norm: affine(&l.norm)?, bottleneck, conv: conv(&l.conv)? })
+                    })
+                    .collect::<Result<Vec<_>, cpu::ShapeError>>()?;
+                let attention = match (&unit.spatial, &unit.channel) {
+                    (Some(sa), _) => cpu::Attention::Spatial {
+                        per_part: sa.per_layer.iter().map(conv).collect::<Result<_, _>>()?,
+                        pointwise: conv(&sa.pointwise)?,
+                    },
+                    (None, Some(ca)) => cpu::Attention::Channel { squeeze: linear(&ca.squeeze)?, excite: linear(&ca.excite)? },
+                    (None, None) => cpu::Attention::None,
+                };
+                blocks.push(cpu::Block { layers, attention });
+            }
+            let transitions = self
+                .transitions
+                .iter()
+                .map(|t| {
+                    let [kh, kw] = t.pool.kernel_size;
+                    let plain = kh == kw && t.pool.stride == [kh, kw] && matches!(t.pool.padding, PaddingConfig2d::Valid) && !t.pool.ceil_mode;
+                    if !plain {
+                        return Err(cpu::ShapeError(format!("unsupported transition pooling {:?}", t.pool)));
+                    }
+                    Ok(cpu::Transition { norm: affine(&t.norm)?, conv: conv(&t.conv)?, pool: kh })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            cpu::Network::new(input_size, conv(&self.stem)?, blocks, transitions, affine(&self.final_norm)?, linear(&self.head)?)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

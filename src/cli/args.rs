@@ -205,7 +205,7 @@ pub struct HyperArgs {
     /// Mid-epoch checkpoint interval in steps (0: epoch ends only).
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
-    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
+    /// Compute device: cpu, flex (burn's CPU backend), cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
 }
@@ -261,7 +261,7 @@ pub struct EvalArgs {
     /// Images per inference batch.
     #[arg(long, default_value_t = 256)]
     pub batch_size: usize,
-    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
+    /// Compute device: cpu, flex (burn's CPU backend), cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
 }
@@ -331,7 +331,7 @@ pub struct RunArgs {
     /// replace existing output files even if they are not fer-batch tables of this schema version.
     #[arg(long)]
     pub force: bool,
-    /// Compute device for the expression model: cpu, cuda[:N] or torch-cpu (the last two need
+    /// Compute device for the expression model: cpu, flex (burn's CPU backend), cuda[:N] or torch-cpu (the last two need
     /// the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
@@ -365,7 +365,7 @@ pub struct ClassifyArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Compute device: cpu, cuda[:N] or torch-cpu (the last two need the `cuda` build).
+    /// Compute device: cpu, flex (burn's CPU backend), cuda[:N] or torch-cpu (the last two need the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
     /// Also write each image with its faces drawn on it (box, label, probability bar). With one

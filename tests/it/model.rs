@@ -65,7 +65,7 @@ fn gpu_devices_need_the_cuda_build() {
     }
     let o = run(&["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--device", "gpu"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("expected cpu, cuda, cuda:N or torch-cpu"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("expected cpu, flex, cuda, cuda:N or torch-cpu"));
 }
 
 /// The `cuda` build's code path (libtorch) gives the same per-face probabilities as the default
