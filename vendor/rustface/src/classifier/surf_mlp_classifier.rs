@@ -181,8 +181,26 @@ impl Layer {
         let it = self.weights.par_chunks(self.input_dim);
 
         #[cfg(not(feature = "rayon"))]
-        let it = self.weights.chunks(self.input_dim);
-
+        {
+            // fer-batch patch: four output neurons at a time (`math::vector_inner_product4`,
+            // each value identical to upstream's one-row product), the rest one by one.
+            let quads = self.output_dim / 4 * 4;
+            let d = self.input_dim;
+            for (q, out) in output[..quads].chunks_exact_mut(4).enumerate() {
+                let w = &self.weights[q * 4 * d..(q + 1) * 4 * d];
+                let rows = [&w[..d], &w[d..2 * d], &w[2 * d..3 * d], &w[3 * d..]];
+                let dots = math::vector_inner_product4(input, rows);
+                for k in 0..4 {
+                    out[k] = (self.act_func)(dots[k] + self.biases[q * 4 + k]);
+                }
+            }
+            let it = self.weights.chunks(self.input_dim).skip(quads);
+            it.zip(&self.biases[quads..]).zip(&mut output[quads..]).for_each(|((weights, bias), output)| {
+                let x = math::vector_inner_product(input, weights) + bias;
+                *output = (self.act_func)(x);
+            });
+        }
+        #[cfg(feature = "rayon")]
         it
             .zip(&self.biases)
             .zip(output)
