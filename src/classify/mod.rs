@@ -460,8 +460,16 @@ mod tests {
                 cfg.stem_channels = 10;
                 cfg.attention = attention;
                 cfg.bottleneck = bottleneck;
-                let run = |d| Classifier::untrained(cfg.clone(), 9, d).unwrap().classify(&refs, 4).unwrap();
-                let diff = max_abs_diff(&run(ComputeDevice::Flex), &run(ComputeDevice::Cpu));
+                // One network (burn's RNG is shared by parallel tests, so two inits could differ),
+                // run by burn and by the CPU engine.
+                let flex = Classifier::untrained(cfg.clone(), 9, ComputeDevice::Flex).unwrap();
+                let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
+                let cpu = Classifier {
+                    engine: Engine::new(model.clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                    info: flex.info.clone(),
+                    flip_tta: false,
+                };
+                let diff = max_abs_diff(&flex.classify(&refs, 4).unwrap(), &cpu.classify(&refs, 4).unwrap());
                 assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck}: differ by {diff}");
             }
         }
@@ -471,14 +479,17 @@ mod tests {
     /// build's code path, checked on a machine without a GPU.
     #[cfg(feature = "cuda")]
     #[test]
-    fn libtorch_cpu_agrees_with_flex_on_the_shipped_model() {
+    fn libtorch_cpu_agrees_with_flex_and_the_cpu_engine_on_the_shipped_model() {
         let art = ModelArtifact::shipped().unwrap();
         let crops = varied_crops(40);
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
-        let flex = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
+        let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
+        let engine = Classifier::new(&art, ComputeDevice::Cpu).unwrap().classify(&refs, 16).unwrap();
         let torch = Classifier::new(&art, ComputeDevice::TorchCpu).unwrap().classify(&refs, 16).unwrap();
         let max_diff = max_abs_diff(&flex, &torch);
         assert!(max_diff < 1e-4, "flex and libtorch differ by {max_diff}");
+        let max_diff = max_abs_diff(&engine, &torch);
+        assert!(max_diff < 1e-4, "the CPU engine and libtorch differ by {max_diff}");
         let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
         assert!(distinct > 0, "the crops should not all get the same label");
     }
