@@ -194,20 +194,20 @@ pub fn weights_in_precision(artifact: &ModelArtifact, precision: Precision) -> R
 /// What runs the forward pass.
 enum Engine {
     /// burn, on `device`.
-    Burn { model: Sldcnn, device: Device },
+    Burn { model: Box<Sldcnn>, device: Device },
     /// The plain-f32 CPU engine.
-    Native(sldcnn_cpu::Network),
+    Native(Box<sldcnn_cpu::Network>),
 }
 
 impl Engine {
     /// The engine for `device`: the CPU engine for [`ComputeDevice::Cpu`], burn otherwise.
     fn new(model: Sldcnn, device: ComputeDevice, burn_device: Device, config: &SldcnnConfig) -> Result<Self, ClassifyError> {
         if device != ComputeDevice::Cpu {
-            return Ok(Self::Burn { model, device: burn_device });
+            return Ok(Self::Burn { model: Box::new(model), device: burn_device });
         }
         model
             .to_native(config.input_size)
-            .map(Self::Native)
+            .map(|net| Self::Native(Box::new(net)))
             .map_err(|e| ClassifyError::Device { device, reason: format!("the CPU engine cannot run this network: {e}") })
     }
 }
@@ -432,7 +432,7 @@ mod tests {
         assert!(matches!(engine.engine, Engine::Native(_)), "cpu must use the CPU engine");
         for isa in sldcnn_cpu::Isa::available() {
             if let Engine::Native(net) = engine.engine {
-                engine.engine = Engine::Native(net.with_isa(isa));
+                engine.engine = Engine::Native(Box::new((*net).with_isa(isa)));
             }
             let cpu = engine.classify(&refs, 16).unwrap();
             let max_diff = max_abs_diff(&flex, &cpu);
@@ -465,7 +465,7 @@ mod tests {
                 let flex = Classifier::untrained(cfg.clone(), 9, ComputeDevice::Flex).unwrap();
                 let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
                 let cpu = Classifier {
-                    engine: Engine::new(model.clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                    engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
                     info: flex.info.clone(),
                     flip_tta: false,
                 };
