@@ -193,12 +193,11 @@ struct Args<'a> {
     off: usize,
 }
 
-/// Generates a row driver for one instruction set: full `$r`-pixel tiles along each output
-/// row, then one narrower tile for the row's remainder.
+/// Generates a row driver for one instruction set (its attributes come first): full
+/// `$r`-pixel tiles along each output row, then one narrower tile for the row's remainder.
 macro_rules! rows {
-    ($name:ident, $feature:literal, $tile:ident, $r:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $feature)]
+    ($(#[$attr:meta])* $name:ident, $tile:ident, $r:literal) => {
+        $(#[$attr])*
         unsafe fn $name(a: &Args<'_>) {
             for y in 0..a.h {
                 let mut x0 = 0;
@@ -225,8 +224,18 @@ macro_rules! rows {
     };
 }
 
-rows!(conv_avx512, "avx512f", tile_avx512, 8);
-rows!(conv_avx2, "avx2,fma", tile_avx2, 4);
+rows!(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    conv_avx512, tile_avx512, 8
+);
+rows!(
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    conv_avx2, tile_avx2, 4
+);
+// The portable version: plain Rust, left to the compiler's vectoriser for the target baseline.
+rows!(conv_baseline, tile, 4);
 
 /// [`tile`] with one 512-bit register per pixel: 16 output channels.
 #[cfg(target_arch = "x86_64")]
@@ -301,34 +310,6 @@ unsafe fn tile_avx2<const R: usize>(a: &Args<'_>, y: usize, x0: usize) {
             }
         }
         co0 += LANES;
-    }
-}
-
-/// The portable version: every output row in tiles of 4 pixels (plain Rust, left to the
-/// compiler's vectoriser for the target baseline).
-unsafe fn conv_baseline(a: &Args<'_>) {
-    const R: usize = 4;
-    for y in 0..a.h {
-        let mut x0 = 0;
-        while x0 + R <= a.w {
-            // SAFETY: x0 + R ≤ w.
-            unsafe { tile::<R>(a, y, x0) };
-            x0 += R;
-        }
-        // SAFETY: x0 + (w − x0) = w.
-        unsafe {
-            match a.w - x0 {
-                0 => {}
-                1 => tile::<1>(a, y, x0),
-                2 => tile::<2>(a, y, x0),
-                3 => tile::<3>(a, y, x0),
-                4 => tile::<4>(a, y, x0),
-                5 => tile::<5>(a, y, x0),
-                6 => tile::<6>(a, y, x0),
-                7 => tile::<7>(a, y, x0),
-                _ => unreachable!("tiles are at most 8 pixels wide"),
-            }
-        }
     }
 }
 
