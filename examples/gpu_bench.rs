@@ -15,7 +15,7 @@
 use std::time::Instant;
 
 use fer_batch::classify::model::SldcnnConfig;
-use fer_batch::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
+use fer_batch::classify::train::{TrainEvent, TrainOptions, train};
 use fer_batch::classify::weights::ModelArtifact;
 use fer_batch::classify::{Classifier, ComputeDevice, ExpressionScores};
 use fer_batch::dataset::{Split, load_fer2013};
@@ -70,21 +70,7 @@ fn main() -> anyhow::Result<()> {
     let val_set = test.subset(&(0..256.min(n)).collect::<Vec<_>>());
     for (name, model) in [("compact depth 20", SldcnnConfig::compact(20)), ("paper depth 32", SldcnnConfig::paper(32))] {
         let dir = tempfile::tempdir()?;
-        let opts = TrainOptions {
-            model,
-            epochs: 1,
-            batch_size: 64,
-            lr: 0.05,
-            lr_min: 5e-4,
-            warmup_epochs: 0.3,
-            optimizer: OptimizerKind::Sgd,
-            weight_decay: 5e-4,
-            lambda: 0.01,
-            label_smoothing: 0.0,
-            seed: 42,
-            augment: true,
-            checkpoint_every: 0,
-        };
+        let opts = TrainOptions { checkpoint_every: 0, ..TrainOptions::shipped_recipe(model, 1) };
         let mut rate = 0.0;
         train(&train_set, &val_set, opts, dir.path(), device, &mut |e| {
             if let TrainEvent::EpochEnd(m) = e {

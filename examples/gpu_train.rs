@@ -16,7 +16,7 @@ use std::path::Path;
 
 use fer_batch::classify::Expression;
 use fer_batch::classify::model::SldcnnConfig;
-use fer_batch::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
+use fer_batch::classify::train::{TrainEvent, TrainOptions, train};
 use fer_batch::dataset::Dataset;
 
 const SIDE: usize = 48;
@@ -46,22 +46,9 @@ fn main() -> anyhow::Result<()> {
     let train_set = load(&Path::new(&data).join("train.bin"))?;
     let val_set = load(&Path::new(&data).join("val.bin"))?;
     println!("training on {} images, validating on {}, {device}, to epoch {epochs}", train_set.len(), val_set.len());
-    // The shipped model's recipe (README / model card): compact preset, depth 20, spatial attention.
-    let opts = TrainOptions {
-        model: SldcnnConfig::compact(20),
-        epochs,
-        batch_size: 64,
-        lr: 0.05,
-        lr_min: 5e-4,
-        warmup_epochs: 0.3,
-        optimizer: OptimizerKind::Sgd,
-        weight_decay: 5e-4,
-        lambda: 0.01,
-        label_smoothing: 0.0,
-        seed: 42,
-        augment: true,
-        checkpoint_every: 100,
-    };
+    // The shipped model's recipe: compact preset, depth 20, spatial attention (the preset's default).
+    let opts = TrainOptions::shipped_recipe(SldcnnConfig::compact(20), epochs);
+
     train(&train_set, &val_set, opts, Path::new(&run_dir), device, &mut |e| match e {
         TrainEvent::Resumed { epoch, step } => println!("resumed at epoch {epoch}, step {step}"),
         TrainEvent::EpochEnd(m) => println!(

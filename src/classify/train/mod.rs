@@ -112,6 +112,29 @@ pub struct TrainOptions {
     pub checkpoint_every: usize,
 }
 
+impl TrainOptions {
+    /// The shipped model's recipe (model card, "Training"): SGD with Nesterov momentum at peak
+    /// lr 0.05 after a 0.3-epoch warm-up, cosine to 5·10⁻⁴, weight decay 5·10⁻⁴, batch 64,
+    /// λ = 0.01, augmentation, seed 42, a checkpoint every 100 steps; `epochs` long.
+    pub fn shipped_recipe(model: SldcnnConfig, epochs: usize) -> Self {
+        Self {
+            model,
+            epochs,
+            batch_size: 64,
+            lr: 0.05,
+            lr_min: 5e-4,
+            warmup_epochs: 0.3,
+            optimizer: OptimizerKind::Sgd,
+            weight_decay: 5e-4,
+            lambda: 0.01,
+            label_smoothing: 0.0,
+            seed: 42,
+            augment: true,
+            checkpoint_every: 100,
+        }
+    }
+}
+
 /// Progress of training, as it happens.
 #[derive(Debug, Clone)]
 pub enum TrainEvent {
