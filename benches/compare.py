@@ -292,7 +292,12 @@ def probe(path: Path) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The three tools.
 
+SEETA = "-seeta"
+
+
 def mode_args(mode: str, args) -> list[str]:
+    if mode.endswith(SEETA):  # the same configuration with the earlier detector
+        return mode_args(mode[: -len(SEETA)], args) + ["--detector", "seetaface"]
     if mode == "every":
         return ["--sample-fps", "0"]
     if mode == "detect-k":
@@ -305,6 +310,8 @@ def mode_args(mode: str, args) -> list[str]:
 
 
 def mode_label(mode: str, args) -> str:
+    if mode.endswith(SEETA):
+        return mode_label(mode[: -len(SEETA)], args) + ", SeetaFace detector"
     return {
         "every": "every frame, detect every frame",
         "detect-k": f"every frame, detect every {args.detect_every}th",
@@ -505,6 +512,7 @@ def main() -> int:
     ap.add_argument("--tools", default="fer-batch,fer,ffmpeg", help="subset of fer-batch,fer,ffmpeg")
     ap.add_argument("--modes", default="every,detect-k,sampled",
                     help="fer-batch configurations: every (detect every frame), detect-k (--detect-every K), "
+                         "any of them with the suffix -seeta (the SeetaFace detector, e.g. every-seeta), "
                          "sampled-k (--sample-fps F --detect-every K; add it explicitly), "
                          "sampled (--sample-fps F)")
     ap.add_argument("--detect-every", type=int, default=5, help="K of the detect-k mode")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Coarser SeetaFace scanning against the default, with detection on every frame: detection CPU
+# Coarser SeetaFace scanning (`--detector seetaface`, the detector before YuNet) against its
+# default, with detection on every frame: detection CPU
 # time, wall time and what it costs (benches/match_faces.py against the default run's faces).
 #
 #   bash benches/detector_settings.sh [BINARY]      # default: target/release/fer-batch
@@ -32,7 +33,7 @@ for clip in talking_head_woman_596x336 classroom_front_848x480 classroom_wide_12
     local name=$1; shift
     mkdir -p "$work/$clip-$name"
     /usr/bin/time -f "%e" -o "$work/$clip-$name/time" "$bin" run "$data/$clip.mp4" --out "$work/$clip-$name/faces.parquet" \
-      --report "$work/$clip-$name/report.json" --force --no-progress --min-face 50 --sample-fps 0 "$@" >/dev/null 2>&1
+      --report "$work/$clip-$name/report.json" --force --no-progress --detector seetaface --min-face 50 --sample-fps 0 "$@" >/dev/null 2>&1
   }
   run default
   for variant in "step-6:--set detect.window-step=6" "step-8:--set detect.window-step=8" \

@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the pipeline stages through the library's public API:
-//! decode (grey frames), face detection at several face-size settings, alignment,
+//! decode (grey frames), face detection (YuNet and SeetaFace) at several face-size settings,
+//! alignment,
 //! SLDCNN inference on batches of 1/16/64 crops with the shipped model, and tracking.
 //!
 //! ```sh
@@ -23,7 +24,7 @@ use fer_batch::classify::weights::ModelArtifact;
 use fer_batch::classify::{Classifier, ComputeDevice, ExpressionScores};
 use fer_batch::config::{Options, Settings};
 use fer_batch::decode::{DecodeOptions, Decoder, Frame};
-use fer_batch::detect::{BBox, DetectSettings, Detection, DetectorModel};
+use fer_batch::detect::{BBox, DetectSettings, Detection, DetectorKind, DetectorModel, FrameView};
 use fer_batch::imageops::GrayView;
 use fer_batch::track::{FaceObservation, FrameObservation, Tracker};
 
@@ -54,12 +55,16 @@ fn classroom_settings() -> Settings {
 }
 
 fn frame_at(path: &Path, index: usize) -> Frame {
-    let mut dec = Decoder::open(path, &DecodeOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    let mut dec = Decoder::open(path, &DecodeOptions { rgb: true, ..DecodeOptions::default() }).unwrap_or_else(|e| panic!("{e}"));
     dec.nth(index).expect("clip has enough frames").unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn view(f: &Frame) -> GrayView<'_> {
     GrayView { data: &f.gray, width: f.width as usize, height: f.height as usize }
+}
+
+fn frame_view(f: &Frame) -> FrameView<'_> {
+    FrameView { gray: view(f), rgb: f.rgb.as_deref() }
 }
 
 fn decode(c: &mut Criterion, data: &Path) {
@@ -82,31 +87,36 @@ fn decode(c: &mut Criterion, data: &Path) {
     g.finish();
 }
 
-/// Detection on one real frame per clip at three face-size settings: 50 px (fer's Haar
-/// `min_face_size`, the frame is scaled down to 0.8), 40 px (no scaling: rustface's window),
-/// 24 px (the classroom preset, frame scaled up 1.67×).
+/// Detection on one real frame per clip, single thread, for each detector at three face-size
+/// settings: 50 px (fer's Haar `min_face_size`), 24 px and 16 px (the classroom preset; YuNet
+/// sees the frame at its own size, SeetaFace scales it up 2.5×). Returns YuNet's faces on the
+/// classroom frame at the preset's setting.
 fn detect(c: &mut Criterion, frames: &[(&str, Frame)]) -> Vec<Detection> {
-    let model = DetectorModel::embedded().unwrap();
     let base = classroom_settings().detect;
     let mut g = c.benchmark_group("detect");
     g.sample_size(10).measurement_time(Duration::from_secs(5));
     let mut classroom_faces = Vec::new();
-    for (clip, frame) in frames {
-        for min_face in [50.0, 40.0, 24.0] {
-            let settings = DetectSettings { min_face_px: min_face, ..base.clone() };
-            let mut det = model.detector(&settings).unwrap();
-            let found = det.detect(view(frame));
-            eprintln!(
-                "stages: {clip} frame {FRAME_INDEX} ({}×{}), min-face {min_face}: scale {:.2}, {} faces",
-                frame.width,
-                frame.height,
-                det.scale_for(frame.width as usize, frame.height as usize),
-                found.len()
-            );
-            if *clip == CLASSROOM && min_face == 24.0 {
-                classroom_faces = found;
+    for kind in [DetectorKind::Yunet, DetectorKind::Seetaface] {
+        let model = DetectorModel::embedded(kind).unwrap();
+        for (clip, frame) in frames {
+            for min_face in [50.0, 24.0, 16.0] {
+                let settings = DetectSettings { min_face_px: min_face, max_pixels: base.max_pixels, ..DetectSettings::for_detector(kind) };
+                let mut det = model.detector(&settings).unwrap();
+                let found = det.detect(frame_view(frame));
+                eprintln!(
+                    "stages: {} on {clip} frame {FRAME_INDEX} ({}×{}), min-face {min_face}: scale {:.2}, {} faces",
+                    kind.name(),
+                    frame.width,
+                    frame.height,
+                    det.scale_for(frame.width as usize, frame.height as usize),
+                    found.len()
+                );
+                if *clip == CLASSROOM && min_face == base.min_face_px && kind == base.detector {
+                    classroom_faces = found;
+                }
+                let id = BenchmarkId::new(format!("{}_min_face_{min_face}", kind.name()), clip);
+                g.bench_function(id, |b| b.iter(|| black_box(det.detect(frame_view(frame)))));
             }
-            g.bench_function(BenchmarkId::new(format!("min_face_{min_face}"), clip), |b| b.iter(|| black_box(det.detect(view(frame)))));
         }
     }
     g.finish();
@@ -150,7 +160,7 @@ fn classify(c: &mut Criterion, real: &[AlignedFace]) {
 /// 300 frames of `faces` (real detections or a synthetic row of boxes) drifting and jittering,
 /// one face missing on every 7th frame, a new face appearing half-way.
 fn track_input(faces: &[Detection]) -> Vec<FrameObservation> {
-    let synthetic: Vec<Detection> = (0..8).map(|i| Detection { bbox: BBox { x: 40.0 + 90.0 * i as f32, y: 120.0, w: 48.0, h: 48.0 }, score: 3.0 }).collect();
+    let synthetic: Vec<Detection> = (0..8).map(|i| Detection { bbox: BBox { x: 40.0 + 90.0 * i as f32, y: 120.0, w: 48.0, h: 48.0 }, score: 3.0, landmarks: None }).collect();
     let base = if faces.is_empty() { &synthetic[..] } else { faces };
     (0..300u64)
         .map(|t| {
@@ -160,16 +170,17 @@ fn track_input(faces: &[Detection]) -> Vec<FrameObservation> {
                 .filter(|(i, _)| !(t % 7 == 0 && *i == 0))
                 .map(|(i, d)| {
                     let j = ((t as usize * 31 + i * 17) % 9) as f32 - 4.0;
-                    Detection { bbox: BBox { x: d.bbox.x + 0.2 * t as f32 + j * 0.5, y: d.bbox.y + j * 0.3, ..d.bbox }, score: d.score }
+                    Detection { bbox: BBox { x: d.bbox.x + 0.2 * t as f32 + j * 0.5, y: d.bbox.y + j * 0.3, ..d.bbox }, score: d.score, landmarks: None }
                 })
                 .collect();
             if t >= 150 {
-                dets.push(Detection { bbox: BBox { x: 10.0, y: 10.0, w: 60.0, h: 60.0 }, score: 2.5 });
+                dets.push(Detection { bbox: BBox { x: 10.0, y: 10.0, w: 60.0, h: 60.0 }, score: 2.5, landmarks: None });
             }
             FrameObservation {
                 frame_index: t,
                 timestamp_s: t as f64 / 30.0,
                 faces: dets.into_iter().map(|detection| FaceObservation { detection, raw: ExpressionScores::uniform() }).collect(),
+                scene: None,
             }
         })
         .collect()

@@ -14,6 +14,8 @@ echo "== vendored rustface: its patches checked against upstream 0.1.7's code"
 cargo test -p rustface --lib 2>&1
 echo "== sldcnn-cpu: the CPU inference kernels against a reference convolution"
 cargo test -p sldcnn-cpu 2>&1
+echo "== yunet-cpu: the face detector's kernels and decoding"
+cargo test -p yunet-cpu 2>&1
 echo "== the cuda feature (libtorch), tested on libtorch's CPU device"
 bash scripts/torch-env.sh cargo test --features cuda --lib 2>&1
 bash scripts/torch-env.sh cargo test --features cuda --test integration -- model:: 2>&1

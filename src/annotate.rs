@@ -1,5 +1,6 @@
 //! Annotated footage: a video and the `faces` table of its run in, the same video with every
-//! face's box, person id, smoothed label and probabilities drawn on it out.
+//! face's box, landmarks (when the table has them), person id, smoothed label and
+//! probabilities drawn on it out.
 //!
 //! In: the source video and the results of `fer-batch run` on it: the single-file `faces`
 //! table (`results.parquet`, possibly holding several videos), one dataset part file, or a
@@ -16,8 +17,10 @@
 //!   analysed frame at or before it, chosen with the same [`Sampler`] the run used, so an
 //!   analysed frame without faces clears the boxes; faces are never held longer than one
 //!   sampling interval plus half a frame, and frames the run did not reach show none.
-//! - Boxes are in upright source pixels, like the decoded frames (rotation is applied); the
-//!   output is upright and carries no rotation tag.
+//! - Boxes and landmarks are in upright source pixels, like the decoded frames (rotation is
+//!   applied); the output is upright and carries no rotation tag.
+//! - Landmarks are read from the ten `lm_*` columns ([`LANDMARK_COLUMNS`]). Tables without
+//!   them (schema version 1) and rows whose landmarks are null (SeetaFace) draw no dots.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,7 +33,7 @@ use crate::classify::Expression;
 use crate::decode::{DecodeError, DecodeOptions, Decoder, EncodeError, Sampler, VideoEncoder};
 use crate::render::{FaceOverlay, draw_faces};
 use crate::report::{f64_at, str_at};
-use crate::sink::{read_key_value_metadata, read_table};
+use crate::sink::{LANDMARK_COLUMNS, read_key_value_metadata, read_table};
 
 /// Why a video could not be annotated. Every message names the file concerned.
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +225,7 @@ fn rows_of(
         .iter()
         .map(|e| column(&format!("s_{}", e.name())))
         .collect::<Result<_, _>>()?;
+    let landmarks = landmark_columns(batch);
     for i in 0..batch.num_rows() {
         if str_at(video, i) != name {
             continue;
@@ -251,9 +255,38 @@ fn rows_of(
             id: f64_at(person, i).max(0.0) as u32,
             label,
             probabilities,
+            landmarks: landmarks.as_deref().and_then(|c| landmarks_at(c, i)),
         });
     }
     Ok(())
+}
+
+/// The ten landmark columns of a faces table, x and y of each point in order, when it has
+/// them all (tables of schema version 1 have none).
+fn landmark_columns(batch: &RecordBatch) -> Option<Vec<&dyn Array>> {
+    LANDMARK_COLUMNS
+        .as_flattened()
+        .iter()
+        .map(|name| batch.column_by_name(name).map(|c| c.as_ref()))
+        .collect()
+}
+
+/// Row `i`'s landmarks from [`landmark_columns`]; `None` when any coordinate is null or not a
+/// number.
+fn landmarks_at(columns: &[&dyn Array], i: usize) -> Option<[[f32; 2]; 5]> {
+    let mut points = [[0.0_f32; 2]; 5];
+    let coordinates = points.as_flattened_mut();
+    if columns.len() != coordinates.len() {
+        return None;
+    }
+    for (v, c) in coordinates.iter_mut().zip(columns) {
+        let value = f64_at(*c, i);
+        if !value.is_finite() {
+            return None;
+        }
+        *v = value as f32;
+    }
+    Some(points)
 }
 
 /// A Parquet file's key-value metadata.
@@ -612,7 +645,36 @@ mod tests {
             id,
             label: Expression::Happy,
             probabilities: [0.0; 7],
+            landmarks: None,
         }
+    }
+
+    #[test]
+    fn landmarks_are_read_back_and_absent_from_null_rows_and_older_tables() {
+        use crate::sink::{FaceRow, TableRow as _, fixtures};
+
+        let mut with = fixtures::face(3, 1);
+        with.landmarks = Some(fixtures::landmarks(40.0, 30.0));
+        let batch = FaceRow::record_batch(&[with, fixtures::face(3, 2)]).expect("record batch");
+        let mut frames: Rows = BTreeMap::new();
+        rows_of(&batch, "lecture.mp4", &mut frames).expect("rows");
+        let faces = &frames[&3].1;
+        assert_eq!(faces.len(), 2);
+        assert_eq!(faces[0].landmarks, Some(fixtures::landmarks(40.0, 30.0).0));
+        assert_eq!(faces[1].landmarks, None, "null columns: no landmarks");
+
+        // A schema version 1 table: the same rows without the lm_* columns.
+        let schema = batch.schema();
+        let old: Vec<usize> = (0..schema.fields().len())
+            .filter(|&k| !schema.field(k).name().starts_with("lm_"))
+            .collect();
+        let old = batch.project(&old).expect("project");
+        assert_eq!(old.num_columns(), batch.num_columns() - 10);
+        let mut frames: Rows = BTreeMap::new();
+        rows_of(&old, "lecture.mp4", &mut frames).expect("an older table still reads");
+        let faces = &frames[&3].1;
+        assert_eq!((faces.len(), faces[0].x), (2, 11.0));
+        assert!(faces.iter().all(|f| f.landmarks.is_none()));
     }
 
     /// Runs the schedule over `n` frames at `fps` and returns the person ids drawn on each.

@@ -1,7 +1,8 @@
-//! Small grey-image operations shared by the stages: resampling a whole frame and sampling a
-//! square region with edge padding. Plain Rust, no allocation beyond the output buffer.
+//! Small image operations shared by the stages: resampling a whole frame (grey or RGB) and
+//! sampling a square region with edge padding. Plain Rust, no allocation beyond the output
+//! buffer.
 //!
-//! In: 8-bit grey images (row-major, tightly packed). Out: resampled 8-bit grey images.
+//! In: 8-bit grey or RGB24 images (row-major, tightly packed). Out: resampled 8-bit images.
 
 /// A borrowed grey image.
 #[derive(Debug, Clone, Copy)]
@@ -66,34 +67,47 @@ pub fn sample_square(src: GrayView<'_>, x0: f32, y0: f32, side: f32, out_side: u
 /// This is the detector's per-frame rescale, so it is kept cheap (the naive 2-D form cost
 /// about as much as a fifth of the detection itself).
 pub fn resize(src: GrayView<'_>, dst_w: usize, dst_h: usize, out: &mut Vec<u8>) {
+    resize_interleaved::<1>(src.data, src.width, src.height, dst_w, dst_h, out);
+}
+
+/// [`resize`] for an RGB24 image (`width × height × 3` bytes, row-major, no padding).
+pub fn resize_rgb(rgb: &[u8], width: usize, height: usize, dst_w: usize, dst_h: usize, out: &mut Vec<u8>) {
+    resize_interleaved::<3>(rgb, width, height, dst_w, dst_h, out);
+}
+
+/// [`resize`] over `C` interleaved channels.
+fn resize_interleaved<const C: usize>(src: &[u8], width: usize, height: usize, dst_w: usize, dst_h: usize, out: &mut Vec<u8>) {
     out.clear();
-    if dst_w == 0 || dst_h == 0 || src.width == 0 || src.height == 0 {
+    if dst_w == 0 || dst_h == 0 || width == 0 || height == 0 {
         return;
     }
-    let tx = Taps::new(src.width, dst_w);
-    let ty = Taps::new(src.height, dst_h);
+    let tx = Taps::new(width, dst_w);
+    let ty = Taps::new(height, dst_h);
+    let row_len = dst_w * C;
     thread_local! {
         static ROWS: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     ROWS.with(|rows| {
         let mut rows = rows.borrow_mut();
-        // Horizontal pass over every source row: rows[sy * dst_w + x].
+        // Horizontal pass over every source row: rows[sy * row_len + x * C + c].
         rows.clear();
-        rows.resize(src.height * dst_w, 0.0);
-        for (sy, row) in src.data.chunks_exact(src.width).take(src.height).enumerate() {
-            let dst = &mut rows[sy * dst_w..(sy + 1) * dst_w];
-            for (x, d) in dst.iter_mut().enumerate() {
-                *d = tx.apply(x, |i| f32::from(row[i]));
+        rows.resize(height * row_len, 0.0);
+        for (sy, row) in src.chunks_exact(width * C).take(height).enumerate() {
+            let dst = &mut rows[sy * row_len..(sy + 1) * row_len];
+            for (x, d) in dst.chunks_exact_mut(C).enumerate() {
+                for (c, v) in d.iter_mut().enumerate() {
+                    *v = tx.apply(x, |i| f32::from(row[i * C + c]));
+                }
             }
         }
         // Vertical pass, row by row (the inner loop runs over contiguous x).
-        out.resize(dst_w * dst_h, 0);
-        let mut acc = vec![0f32; dst_w];
-        for (y, dst) in out.chunks_exact_mut(dst_w).enumerate() {
+        out.resize(row_len * dst_h, 0);
+        let mut acc = vec![0f32; row_len];
+        for (y, dst) in out.chunks_exact_mut(row_len).enumerate() {
             acc.iter_mut().for_each(|a| *a = 0.0);
             for t in 0..ty.per {
                 let (sy, w) = (ty.index[y * ty.per + t] as usize, ty.weight[y * ty.per + t]);
-                for (a, &r) in acc.iter_mut().zip(&rows[sy * dst_w..(sy + 1) * dst_w]) {
+                for (a, &r) in acc.iter_mut().zip(&rows[sy * row_len..(sy + 1) * row_len]) {
                     *a += w * r;
                 }
             }

@@ -1,6 +1,7 @@
 //! Drawing on RGB images without font files or a graphics library: a built-in 5×7 pixel font,
-//! filled, outlined and half-transparent rectangles, the expression colours, and the per-face
-//! overlay (box, tag, probability bar) of the annotated video and images.
+//! filled, outlined and half-transparent rectangles, outlined dots, the expression colours, and
+//! the per-face overlay (box, landmark dots, tag, probability bar) of the annotated video and
+//! images.
 //!
 //! In: an [`RgbImage`] and what to draw on it. Out: the same image, drawn on in place.
 //!
@@ -183,6 +184,9 @@ pub struct FaceOverlay {
     /// Probability of each expression (the smoothed ones in videos), indexed by
     /// [`Expression::index`]; drawn as the bar chart.
     pub probabilities: [f32; Expression::COUNT],
+    /// Five facial landmarks `[x, y]` in image pixels (eyes, nose tip, mouth corners; see
+    /// [`crate::detect::Landmarks`]), drawn as dots; `None` (e.g. SeetaFace) draws none.
+    pub landmarks: Option<[[f32; 2]; 5]>,
 }
 
 impl FaceOverlay {
@@ -266,9 +270,68 @@ fn layout(face: &FaceOverlay, tag: &str, scale: u32, img_w: u32, img_h: u32) -> 
     }
 }
 
-/// Draws one face: its box in the label's colour, the [`FaceOverlay::tag`] on a label-coloured
-/// background above it, and a 7-bar chart of its probabilities (expression colours, in class
-/// order angry … neutral) on a dark panel below it. `scale` comes from [`overlay_scale`].
+/// Fill of the landmark dots. White in a black ring reads on light and dark skin alike, and
+/// survives video encoding: 4:2:0 chroma subsampling would wash a few coloured pixels out, but
+/// keeps the full-resolution brightness contrast.
+pub const LANDMARK_FILL: Rgb<u8> = Rgb([255, 255, 255]);
+/// Ring around each landmark dot (see [`LANDMARK_FILL`]).
+pub const LANDMARK_OUTLINE: Rgb<u8> = Rgb([0, 0, 0]);
+
+/// Radius in pixels of the landmark dots of a face whose box has `short_side` pixels on its
+/// short side: 0 (one pixel) below 25 px, 1 up to 74 px, then one more per 50 px, at most 6
+/// (the ring adds one). Small faces get small dots so that the five do not cover the face.
+pub fn landmark_radius(short_side: f32) -> u32 {
+    if short_side.is_finite() {
+        (short_side / 50.0).round().clamp(0.0, 6.0) as u32
+    } else {
+        1
+    }
+}
+
+/// Fills a disc of `radius` pixels centred on the pixel nearest to (`cx`, `cy`): pixels
+/// (`dx`, `dy`) from the centre with `dx² + dy² ≤ r² + r/2`, a round shape at small radii (a
+/// single pixel at 0, a plus at 1, a 5×5 square less its corners at 2). Clipped; non-finite
+/// centres draw nothing.
+pub fn fill_disc(img: &mut RgbImage, cx: f32, cy: f32, radius: u32, color: Rgb<u8>) {
+    if !(cx.is_finite() && cy.is_finite()) {
+        return;
+    }
+    let (cx, cy) = (cx.round() as i64, cy.round() as i64);
+    let r = i64::from(radius);
+    let limit = r * r + r / 2;
+    for dy in -r..=r {
+        for dx in -r..=r {
+            let (x, y) = (cx.saturating_add(dx), cy.saturating_add(dy));
+            let inside = dx * dx + dy * dy <= limit;
+            if inside
+                && (0..i64::from(img.width())).contains(&x)
+                && (0..i64::from(img.height())).contains(&y)
+            {
+                img.put_pixel(x as u32, y as u32, color);
+            }
+        }
+    }
+}
+
+/// Draws the face's landmarks, if it has any, as [`LANDMARK_FILL`] dots of
+/// [`landmark_radius`] in a one-pixel [`LANDMARK_OUTLINE`] ring.
+pub fn draw_landmarks(img: &mut RgbImage, face: &FaceOverlay) {
+    let Some(points) = face.landmarks else {
+        return;
+    };
+    let r = landmark_radius(face.width.min(face.height));
+    for [x, y] in points {
+        fill_disc(img, x, y, r + 1, LANDMARK_OUTLINE);
+    }
+    for [x, y] in points {
+        fill_disc(img, x, y, r, LANDMARK_FILL);
+    }
+}
+
+/// Draws one face: its box in the label's colour, its landmark dots ([`draw_landmarks`]), the
+/// [`FaceOverlay::tag`] on a label-coloured background above it, and a 7-bar chart of its
+/// probabilities (expression colours, in class order angry … neutral) on a dark panel below
+/// it. `scale` comes from [`overlay_scale`].
 pub fn draw_face_overlay(img: &mut RgbImage, face: &FaceOverlay, scale: u32) {
     let scale = scale.max(1);
     let tag = face.tag();
@@ -277,6 +340,8 @@ pub fn draw_face_overlay(img: &mut RgbImage, face: &FaceOverlay, scale: u32) {
     let [x0, y0, x1, y1] = l.face;
     // 3 px at scale 1: thinner lines lose their colour to 4:2:0 chroma subsampling in video.
     stroke_rect(img, x0, y0, x1, y1, 2 * scale + 1, color);
+    // Under the tag and the bars, which stay readable where they overlap the face.
+    draw_landmarks(img, face);
 
     let [tx0, ty0, tx1, ty1] = l.tag;
     fill_rect(img, tx0, ty0, tx1, ty1, color);
@@ -328,6 +393,7 @@ mod tests {
             id: 3,
             label,
             probabilities,
+            landmarks: None,
         }
     }
 
@@ -442,5 +508,120 @@ mod tests {
         assert_eq!(overlay_scale(596, 336), 1);
         assert_eq!(overlay_scale(1280, 720), 2);
         assert_eq!(overlay_scale(1920, 1080), 3);
+    }
+
+    /// The pixels of `img` equal to `color`.
+    fn pixels_of(img: &RgbImage, color: Rgb<u8>) -> Vec<(u32, u32)> {
+        img.enumerate_pixels()
+            .filter(|(_, _, p)| **p == color)
+            .map(|(x, y, _)| (x, y))
+            .collect()
+    }
+
+    #[test]
+    fn discs_are_round_centred_on_the_nearest_pixel_and_clipped() {
+        let red = Rgb([255, 0, 0]);
+        let mut img = RgbImage::new(20, 20);
+        fill_disc(&mut img, 5.4, 6.6, 1, red);
+        assert_eq!(
+            pixels_of(&img, red),
+            [(5, 6), (4, 7), (5, 7), (6, 7), (5, 8)],
+            "a plus around (5, 7)"
+        );
+        let mut img = RgbImage::new(20, 20);
+        fill_disc(&mut img, 10.0, 10.0, 2, red);
+        assert_eq!(pixels_of(&img, red).len(), 25 - 4, "5×5 less the corners");
+        assert_eq!(*img.get_pixel(8, 8), Rgb([0, 0, 0]));
+        let mut img = RgbImage::new(4, 4);
+        fill_disc(&mut img, 0.0, 0.0, 1, red);
+        assert_eq!(pixels_of(&img, red), [(0, 0), (1, 0), (0, 1)]);
+        for (x, y) in [
+            (-1e9, 3.0),
+            (f32::NAN, 1.0),
+            (2.0, f32::INFINITY),
+            (1e30, 1e30),
+        ] {
+            fill_disc(&mut img, x, y, 3, red);
+        }
+        assert_eq!(pixels_of(&img, red).len(), 3, "nothing drawn off the image");
+    }
+
+    #[test]
+    fn landmarks_are_white_dots_in_a_dark_ring_sized_by_the_face() {
+        let grey = Rgb([128, 128, 128]);
+        let points = [
+            [70.0, 55.0],
+            [95.0, 55.0],
+            [82.0, 68.0],
+            [72.0, 78.0],
+            [93.0, 78.0],
+        ];
+        let mut f = face(60.0, 40.0, 50.0, Expression::Happy, 0.9);
+        f.landmarks = Some(points);
+        let mut img = RgbImage::from_pixel(200, 150, grey);
+        draw_landmarks(&mut img, &f);
+        assert_eq!(landmark_radius(50.0), 1);
+        // Radius 1 (a plus of 5 pixels) in a radius-2 ring: 21 - 5 = 16 ring pixels per point.
+        let white = pixels_of(&img, LANDMARK_FILL);
+        assert_eq!(white.len(), 5 * 5);
+        assert_eq!(pixels_of(&img, LANDMARK_OUTLINE).len(), 5 * 16);
+        for [x, y] in points {
+            let (x, y) = (x as u32, y as u32);
+            for (px, py) in [(x, y), (x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)] {
+                assert!(white.contains(&(px, py)), "({px}, {py}) of ({x}, {y})");
+            }
+            for (px, py) in [(x - 2, y), (x + 2, y), (x - 1, y - 1), (x + 1, y + 1)] {
+                assert_eq!(
+                    *img.get_pixel(px, py),
+                    LANDMARK_OUTLINE,
+                    "ring at ({px}, {py})"
+                );
+            }
+            assert_eq!(*img.get_pixel(x + 3, y), grey, "nothing beyond the ring");
+        }
+        assert_eq!(landmark_radius(150.0), 3, "bigger faces, bigger dots");
+        assert_eq!(
+            landmark_radius(20.0),
+            0,
+            "a single pixel in a plus-shaped ring"
+        );
+        assert_eq!(landmark_radius(1e6), 6);
+        assert_eq!(landmark_radius(f32::NAN), 1);
+    }
+
+    #[test]
+    fn the_overlay_draws_landmarks_only_when_present() {
+        let overlay_on_grey = |f: &FaceOverlay| {
+            let mut img = RgbImage::from_pixel(200, 150, Rgb([90, 90, 90]));
+            draw_face_overlay(&mut img, f, 1);
+            img
+        };
+        let mut f = face(60.0, 40.0, 50.0, Expression::Sad, 0.8);
+        let without = overlay_on_grey(&f);
+        f.landmarks = Some([
+            [75.0, 58.0],
+            [95.0, 58.0],
+            [85.0, 68.0],
+            [77.0, 78.0],
+            [93.0, 78.0],
+        ]);
+        let with = overlay_on_grey(&f);
+        let changed: Vec<(u32, u32)> = with
+            .enumerate_pixels()
+            .filter(|&(x, y, p)| p != without.get_pixel(x, y))
+            .map(|(x, y, _)| (x, y))
+            .collect();
+        assert_eq!(
+            changed.len(),
+            5 * 21,
+            "five dots with their rings, nothing else"
+        );
+        assert!(
+            changed
+                .iter()
+                .all(|&(x, y)| (72..=97).contains(&x) && (55..=81).contains(&y))
+        );
+        assert_eq!(*with.get_pixel(85, 68), LANDMARK_FILL);
+        assert_eq!(*without.get_pixel(85, 68), Rgb([90, 90, 90]));
     }
 }

@@ -228,7 +228,7 @@ mod tests {
         p[class] = 1.0;
         TrackedFace {
             track_id: TrackId(id),
-            detection: Detection { bbox: BBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0 }, score: 3.0 },
+            detection: Detection { bbox: BBox { x: 0.0, y: 0.0, w: 10.0, h: 10.0 }, score: 3.0, landmarks: None },
             raw: ExpressionScores(p),
             smoothed: ExpressionScores(p),
         }

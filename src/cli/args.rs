@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::classify::ComputeDevice;
+use crate::detect::DetectorKind;
 
 /// Facial-expression analysis of recorded video into Parquet tables.
 #[derive(Debug, Parser)]
@@ -299,6 +300,10 @@ pub struct RunArgs {
     /// Smallest face side to detect, in source pixels. Overrides detect.min-face-px.
     #[arg(long)]
     pub min_face: Option<f32>,
+    /// Face detector: yunet (CNN with five landmarks, the presets' default) or seetaface (the
+    /// earlier cascade, boxes only). Overrides detect.detector.
+    #[arg(long, value_enum)]
+    pub detector: Option<DetectorKind>,
     /// Run the full face detector on every N-th analysed frame only; in between, each face is
     /// re-found near its last box.
     #[arg(long)]
@@ -356,9 +361,12 @@ pub struct ClassifyArgs {
     /// Smallest face side to detect, in pixels.
     #[arg(long, default_value_t = 20.0)]
     pub min_face: f32,
-    /// Minimum detector score.
-    #[arg(long, default_value_t = 2.0)]
-    pub min_score: f32,
+    /// Face detector: yunet (CNN with five landmarks) or seetaface (boxes only).
+    #[arg(long, value_enum, default_value = "yunet")]
+    pub detector: DetectorKind,
+    /// Minimum detector score (default: the detector's own, 0.6 for yunet, 2.0 for seetaface).
+    #[arg(long)]
+    pub min_score: Option<f32>,
     /// Average each face with its mirror image.
     #[arg(long)]
     pub tta: bool,

@@ -10,14 +10,15 @@ use super::Status;
 use super::args::{ClassifyArgs, GlobalArgs};
 use crate::align::{AlignSettings, align};
 use crate::classify::Expression;
-use crate::detect::{DetectSettings, DetectorModel};
+use crate::detect::{DetectSettings, DetectorModel, FrameView};
 use crate::imageops::GrayView;
 use crate::render::{FaceOverlay, draw_faces};
 
 pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let classifier = super::run::load_classifier(a.model.as_deref(), a.untrained, a.device, a.tta)?;
-    let detect = DetectSettings { min_face_px: a.min_face, min_score: a.min_score, max_pixels: 8_000_000, ..DetectSettings::default() };
-    let mut detector = DetectorModel::embedded()?.detector(&detect)?;
+    let base = DetectSettings::for_detector(a.detector);
+    let detect = DetectSettings { min_face_px: a.min_face, min_score: a.min_score.unwrap_or(base.min_score), max_pixels: 8_000_000, ..base };
+    let mut detector = DetectorModel::embedded(a.detector)?.detector(&detect)?;
     let align_settings = AlignSettings { size: classifier.input_size(), ..AlignSettings::default() };
     let annotate = a.annotate.as_deref().map(|out| AnnotateTarget::new(out, a.images.len())).transpose()?;
     let mut failed = 0;
@@ -28,7 +29,7 @@ pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     }
     for path in &a.images {
         let (img, colour) = match image::open(path).with_context(|| format!("{}: cannot read image", path.display())) {
-            Ok(i) => (i.to_luma8(), i),
+            Ok(i) => (i.to_luma8(), i.into_rgb8()),
             Err(e) => {
                 if !g.quiet {
                     eprintln!("fer-batch: {e:#}");
@@ -39,7 +40,7 @@ pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
         };
         let (w, h) = (img.width() as usize, img.height() as usize);
         let view = GrayView { data: img.as_raw(), width: w, height: h };
-        let faces = align(view, &detector.detect(view), &align_settings);
+        let faces = align(view, &detector.detect(FrameView { gray: view, rgb: Some(colour.as_raw()) }), &align_settings);
         let crops: Vec<&[u8]> = faces.iter().map(|f| f.crop.as_slice()).collect();
         let scores = classifier.classify(&crops, 64)?;
         if faces.is_empty() && !a.json {
@@ -68,10 +69,10 @@ pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
                 .enumerate()
                 .map(|(i, (f, s))| {
                     let b = f.detection.bbox;
-                    FaceOverlay { x: b.x, y: b.y, width: b.w, height: b.h, id: i as u32 + 1, label: s.label(), probabilities: s.0 }
+                    FaceOverlay { x: b.x, y: b.y, width: b.w, height: b.h, id: i as u32 + 1, label: s.label(), probabilities: s.0, landmarks: f.detection.landmarks.map(|l| l.0) }
                 })
                 .collect();
-            let mut rgb = colour.into_rgb8();
+            let mut rgb = colour.clone();
             draw_faces(&mut rgb, &overlays);
             if let Err(e) = target.save(path, &rgb) {
                 eprintln!("fer-batch: {e:#}");

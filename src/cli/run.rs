@@ -44,7 +44,10 @@ pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "m4v", "mov", "mkv", "avi", "webm
 /// Resolves `--pipeline`, `--set` and the dedicated flags into settings.
 pub(super) fn resolve_settings(a: &RunArgs) -> anyhow::Result<Settings> {
     let name = a.pipeline.as_deref().unwrap_or(DEFAULT_PRESET);
-    let (options, origin) = Options::load(name)?;
+    let (mut options, origin) = Options::load(name)?;
+    if let Some(kind) = a.detector {
+        options = options.with_detector(kind);
+    }
     let mut sets = a.set.clone();
     if let Some(f) = a.sample_fps {
         sets.push(format!("decode.sample-fps={f:?}"));

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::align::AlignSettings;
-use crate::detect::DetectSettings;
-use crate::track::{SmoothMethod, TrackSettings};
+use crate::detect::{DetectSettings, DetectorKind};
+use crate::track::{SceneCutSettings, SmoothMethod, TrackMethod, TrackSettings};
 
 /// Presets compiled into the binary: (name, TOML text).
 pub const PRESETS: &[(&str, &str)] = &[
@@ -71,15 +71,19 @@ pub struct DecodeOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DetectOptions {
+    /// Face detector: `yunet` (default: a CNN with five landmarks) or `seetaface` (the
+    /// cascade of earlier versions, boxes only).
+    pub detector: Option<DetectorKind>,
     /// Smallest face side to find, in source pixels.
     pub min_face_px: Option<f32>,
     /// Largest face side to find, in source pixels.
     pub max_face_px: Option<f32>,
-    /// Minimum detector score (SeetaFace; 2.0 is the library default).
+    /// Minimum detector score: YuNet's confidence in (0, 1] (default 0.6), SeetaFace's
+    /// cascade score (default 2.0).
     pub min_score: Option<f32>,
-    /// Image-pyramid scale factor in [0.5, 0.95].
+    /// SeetaFace only: image-pyramid scale factor in [0.5, 0.95].
     pub pyramid_scale: Option<f32>,
-    /// Sliding-window step in pixels.
+    /// SeetaFace only: sliding-window step in pixels.
     pub window_step: Option<u32>,
     /// Cap on the pixels of the rescaled frame the detector scans.
     pub max_pixels: Option<usize>,
@@ -97,6 +101,10 @@ pub struct DetectOptions {
 pub struct AlignOptions {
     /// Margin around the face box on each side, as a fraction of the box side.
     pub margin: Option<f32>,
+    /// Align faces through their landmarks when the detector gives them (YuNet): a
+    /// similarity transform onto FER2013's mean landmark layout. `false`: the centred square
+    /// crop for every face.
+    pub landmarks: Option<bool>,
 }
 
 /// `[classify]`.
@@ -113,12 +121,31 @@ pub struct ClassifyOptions {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrackOptions {
-    /// Minimum IoU to link a face to a person's last box.
+    /// `byte` (default: Kalman filter, optimal assignment, low-score second round,
+    /// confirmation, time-limited re-linking, scene cuts) or `greedy` (earlier versions).
+    pub method: Option<TrackMethod>,
+    /// Minimum IoU to link a face to a person's (predicted) box.
     pub min_iou: Option<f32>,
     /// Fallback link when centres are within this fraction of the box side.
     pub max_center_shift: Option<f32>,
-    /// Processed frames a person may be missing before their id is retired.
+    /// `greedy` only: processed frames a person may be missing before their id is retired.
     pub max_missed_frames: Option<u32>,
+    /// `byte`: detector score from which a face may start or revive a track (lower faces only
+    /// extend tracks). On the detector's scale: default 0.7 with YuNet, 3.0 with SeetaFace.
+    pub high_score: Option<f32>,
+    /// `byte`: seconds a person may be missing (occluded, looking away) and keep their id.
+    pub max_lost_secs: Option<f64>,
+    /// `byte`: consecutive frames with a face that confirm a new track.
+    pub min_confirm_hits: Option<u32>,
+    /// `byte`: seconds a confirmed track must span to be reported as a person.
+    pub min_person_secs: Option<f64>,
+    /// `byte`: weight of the landmark similarity against IoU, in [0, 1].
+    pub landmark_weight: Option<f32>,
+    /// `byte`: grey-histogram distance in [0, 1] above which a lasting change is a scene cut,
+    /// which ends every track (1 disables).
+    pub scene_cut_threshold: Option<f32>,
+    /// `byte`: seconds compared before and after a candidate scene cut.
+    pub scene_cut_window_secs: Option<f64>,
 }
 
 /// `[smooth]`.
@@ -244,11 +271,26 @@ impl Options {
         value.try_into().map_err(|e: toml::de::Error| ConfigError::Parse { origin: "--set".into(), message: e.to_string().trim().replace('\n', " ") })
     }
 
+    /// Selects another detector. Scores and NMS thresholds are on each detector's own scale,
+    /// so a preset's values for another detector are dropped (its defaults apply; `--set`
+    /// overrides applied afterwards still win).
+    pub fn with_detector(mut self, kind: DetectorKind) -> Self {
+        if self.detect.detector.unwrap_or(DetectorKind::Yunet) != kind {
+            self.detect.min_score = None;
+            self.detect.nms_iou = None;
+            // The tracker's score split is on the detector's scale too.
+            self.track.high_score = None;
+        }
+        self.detect.detector = Some(kind);
+        self
+    }
+
     /// Resolves defaults and validates every value.
     pub fn into_settings(self, origin: &str) -> Result<Settings, ConfigError> {
         let val = |field: &str, message: String| ConfigError::Value { origin: origin.into(), field: field.into(), message };
-        let dd = DetectSettings::default();
+        let dd = DetectSettings::for_detector(self.detect.detector.unwrap_or(DetectorKind::Yunet));
         let detect = DetectSettings {
+            detector: dd.detector,
             min_face_px: self.detect.min_face_px.unwrap_or(dd.min_face_px),
             max_face_px: self.detect.max_face_px,
             min_score: self.detect.min_score.unwrap_or(dd.min_score),
@@ -281,14 +323,29 @@ impl Options {
             "none" => SmoothMethod::None,
             m => return Err(val("smooth.method", format!("expected ema, window or none, got {m:?}"))),
         };
-        let dt = TrackSettings::default();
+        let dt = TrackSettings::for_detector(detect.detector);
+        let method = self.track.method.unwrap_or(dt.method);
+        if method == TrackMethod::Byte && self.track.max_missed_frames.is_some() {
+            let message = "counts frames and applies to method = \"greedy\" only; use track.max-lost-secs (seconds)".into();
+            return Err(val("track.max-missed-frames", message));
+        }
         let track = TrackSettings {
+            method,
             min_iou: self.track.min_iou.unwrap_or(dt.min_iou),
             max_center_shift: self.track.max_center_shift.unwrap_or(dt.max_center_shift),
             max_missed_frames: self.track.max_missed_frames.unwrap_or(dt.max_missed_frames),
+            high_score: self.track.high_score.unwrap_or(dt.high_score),
+            max_lost_s: self.track.max_lost_secs.unwrap_or(dt.max_lost_s),
+            min_confirm_hits: self.track.min_confirm_hits.unwrap_or(dt.min_confirm_hits),
+            min_person_s: self.track.min_person_secs.unwrap_or(dt.min_person_s),
+            landmark_weight: self.track.landmark_weight.unwrap_or(dt.landmark_weight),
+            scene_cut: SceneCutSettings {
+                threshold: self.track.scene_cut_threshold.unwrap_or(dt.scene_cut.threshold),
+                window_s: self.track.scene_cut_window_secs.unwrap_or(dt.scene_cut.window_s),
+            },
             smooth,
         };
-        track.validate().map_err(|m| val("track/smooth", m))?;
+        track.validate().map_err(|e| val(e.field, e.message))?;
         let window_s = self.aggregate.window_secs.unwrap_or(1.0);
         if !(window_s > 0.0 && window_s.is_finite()) {
             return Err(val("aggregate.window-secs", format!("must be > 0, got {window_s}")));
@@ -299,7 +356,7 @@ impl Options {
             decode_threads: self.decode.threads.unwrap_or(0),
             detect,
             detect_every,
-            align: AlignSettings { size: 48, margin },
+            align: AlignSettings { size: 48, margin, landmarks: self.align.landmarks.unwrap_or(true) },
             batch_size,
             flip_tta: self.classify.flip_tta.unwrap_or(false),
             track,
@@ -356,8 +413,39 @@ mod tests {
             .unwrap();
         let s = o.clone().into_settings("classroom").unwrap();
         assert_eq!(s.detect.min_face_px, 30.0);
+        assert_eq!(s.detect.detector, DetectorKind::Yunet);
+        // Switching detector drops the preset's YuNet score for SeetaFace's default.
+        let seeta = o.clone().with_detector(DetectorKind::Seetaface).into_settings("classroom").unwrap();
+        assert_eq!((seeta.detect.detector, seeta.detect.min_score), (DetectorKind::Seetaface, 2.0));
+        assert!(o.clone().with_overrides(&["detect.detector=\"nope\"".into()], "c").is_err());
         assert_eq!(s.track.smooth, SmoothMethod::Window { radius: 3 });
         assert!(o.clone().with_overrides(&["detect.nope=1".into()], "c").is_err());
         assert!(o.with_overrides(&["garbage".into()], "c").is_err());
+    }
+
+    #[test]
+    fn track_keys_are_seconds_validated_and_named() {
+        let s = Options::from_toml("[track]\nmax-lost-secs = 4.5\nmin-person-secs = 1.0\nmin-confirm-hits = 2\n", "x").unwrap().into_settings("x").unwrap();
+        assert_eq!((s.track.max_lost_s, s.track.min_person_s, s.track.min_confirm_hits), (4.5, 1.0, 2));
+        assert_eq!(s.track.method, TrackMethod::Byte);
+        let e = Options::from_toml("[track]\nmax-lost-frames = 3\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("max-lost-frames"), "{e}");
+        for (toml, key) in [
+            ("max-lost-secs = -1.0", "track.max-lost-secs"),
+            ("min-confirm-hits = 0", "track.min-confirm-hits"),
+            ("scene-cut-threshold = 2.0", "track.scene-cut-threshold"),
+            ("max-missed-frames = 10", "track.max-missed-frames"),
+        ] {
+            let e = Options::from_toml(&format!("[track]\n{toml}\n"), "x").unwrap().into_settings("x").unwrap_err().to_string();
+            assert!(e.contains(key), "{toml}: {e}");
+        }
+        let g = Options::from_toml("[track]\nmethod = \"greedy\"\nmax-missed-frames = 4\n", "x").unwrap().into_settings("x").unwrap();
+        assert_eq!((g.track.method, g.track.max_missed_frames), (TrackMethod::Greedy, 4));
+        // high-score follows the detector's scale unless set; switching detector drops it.
+        let (o, _) = Options::load("classroom").unwrap();
+        let y = o.clone().with_overrides(&["track.high-score=0.8".into()], "c").unwrap();
+        assert_eq!(y.clone().into_settings("c").unwrap().track.high_score, 0.8);
+        let seeta = y.with_detector(DetectorKind::Seetaface).into_settings("c").unwrap();
+        assert_eq!(seeta.track.high_score, TrackSettings::for_detector(DetectorKind::Seetaface).high_score);
     }
 }

@@ -29,9 +29,9 @@ use crate::aggregate::{Aggregator, CrowdWindow, PersonSummary};
 use crate::align::align;
 use crate::config::Settings;
 use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
-use crate::detect::{Detection, DetectorModel, FaceDetector};
+use crate::detect::{DetectorKind, Detection, DetectorModel, FaceDetector, FrameView};
 use crate::imageops::GrayView;
-use crate::track::{FaceObservation, FrameObservation, TrackedFrame, Tracker};
+use crate::track::{FaceObservation, FrameObservation, SceneSignature, TrackedFrame, Tracker};
 pub use service::{ClassifierService, PendingScores, ServiceError};
 
 /// One input video.
@@ -173,7 +173,7 @@ struct Faces {
 impl Pipeline {
     /// Builds the shared parts. `cancel` is polled between chunks.
     pub fn new(settings: Settings, classifier: ClassifierService, cancel: Arc<AtomicBool>) -> Result<Self, PipelineError> {
-        let detector_model = DetectorModel::embedded()?;
+        let detector_model = DetectorModel::embedded(settings.detect.detector)?;
         // Detectors are cached per thread; this key invalidates them if settings differ.
         let settings_key = {
             let json = serde_json::to_string(&settings.detect).unwrap_or_default();
@@ -205,7 +205,7 @@ impl Pipeline {
     fn detect_one(&self, frame: &Frame) -> Faces {
         let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
         let t0 = thread_cpu_seconds();
-        let detections = self.with_detector(|d| d.detect(view));
+        let detections = self.with_detector(|d| d.detect(FrameView { gray: view, rgb: frame.rgb.as_deref() }));
         self.align_faces(view, detections, thread_cpu_seconds() - t0)
     }
 
@@ -213,7 +213,8 @@ impl Pipeline {
     fn redetect_one(&self, frame: &Frame, prior: &[Detection]) -> Faces {
         let view = GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize };
         let t0 = thread_cpu_seconds();
-        let found: Vec<Detection> = self.with_detector(|d| prior.iter().filter_map(|p| d.redetect(view, &p.bbox)).collect());
+        let fv = FrameView { gray: view, rgb: frame.rgb.as_deref() };
+        let found: Vec<Detection> = self.with_detector(|d| prior.iter().filter_map(|p| d.redetect(fv, &p.bbox)).collect());
         // Two priors may re-find the same face; keep one.
         let detections = crate::detect::nms(found, self.settings.detect.nms_iou);
         self.align_faces(view, detections, thread_cpu_seconds() - t0)
@@ -228,7 +229,9 @@ impl Pipeline {
     /// Processes one video from start to end into `sink`.
     pub fn run_video(&self, input: &VideoInput, mut sink: Box<dyn VideoSink>, reporter: &dyn Reporter) -> Result<VideoReport, PipelineError> {
         let t_start = Instant::now();
-        let opts = DecodeOptions { sample_fps: self.settings.sample_fps, threads: self.settings.decode_threads, ..DecodeOptions::default() };
+        // YuNet sees colour; SeetaFace reads luma only.
+        let rgb = self.settings.detect.detector == DetectorKind::Yunet;
+        let opts = DecodeOptions { sample_fps: self.settings.sample_fps, threads: self.settings.decode_threads, rgb, ..DecodeOptions::default() };
         let decoder = Decoder::open(&input.path, &opts)?;
         let info = decoder.info().clone();
         sink.start(&info).map_err(|reason| PipelineError::Sink { path: input.path.clone(), reason })?;
@@ -322,6 +325,7 @@ impl Pipeline {
         }
         let t_track = Instant::now();
         let rest = tracker.finish();
+        report.faces += rest.iter().map(|f| f.faces.len() as u64).sum::<u64>();
         for f in &rest {
             let w = aggregator.push(f);
             report.windows += w.len() as u64;
@@ -377,7 +381,11 @@ impl Pipeline {
             report.stages.detect_s += faces.detect_s;
             report.stages.align_s += faces.align_s;
             all_crops.extend(faces.crops);
-            frames.push(DetectedFrame { index: frame.index, timestamp_s: frame.timestamp_s, detections: faces.detections });
+            // The scene-cut signature needs the pixels, which are dropped here; it is tracking's cost.
+            let t_scene = thread_cpu_seconds();
+            let scene = SceneSignature::from_gray(GrayView { data: &frame.gray, width: frame.width as usize, height: frame.height as usize });
+            report.stages.track_s += thread_cpu_seconds() - t_scene;
+            frames.push(DetectedFrame { index: frame.index, timestamp_s: frame.timestamp_s, detections: faces.detections, scene });
         }
         let pending = self.classifier.submit(all_crops)?;
         Ok(InFlight { frames, pending })
@@ -397,10 +405,12 @@ impl Pipeline {
                 frame_index: frame.index,
                 timestamp_s: frame.timestamp_s,
                 faces: frame.detections.into_iter().zip(scores.by_ref()).map(|(detection, raw)| FaceObservation { detection, raw }).collect(),
+                scene: Some(frame.scene),
             };
             report.frames_processed += 1;
-            report.faces += obs.faces.len() as u64;
             for tf in tracker.push(obs) {
+                // Rows written: faces of tracks that never became persons are left out.
+                report.faces += tf.faces.len() as u64;
                 windows.extend(aggregator.push(&tf));
                 finished.push(tf);
             }
@@ -420,6 +430,8 @@ struct DetectedFrame {
     index: u64,
     timestamp_s: f64,
     detections: Vec<Detection>,
+    /// Grey signature for the tracker's scene-cut test.
+    scene: SceneSignature,
 }
 
 /// A chunk whose crops are being classified.

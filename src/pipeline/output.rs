@@ -166,6 +166,7 @@ impl VideoSink for PartSink {
                     width: x.detection.bbox.w,
                     height: x.detection.bbox.h,
                     detector_score: x.detection.score,
+                    landmarks: x.detection.landmarks,
                     person_id: x.track_id.0,
                     raw: x.raw.0,
                     smoothed: x.smoothed.0,

@@ -32,13 +32,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::classify::labels::Expression;
+use crate::detect::Landmarks;
 
 pub use self::parquet::{
     Compression, TableWriter, WriteSummary, WriterOptions, check_outputs, check_replaceable,
     check_writable, read_key_value_metadata, read_table, remove_stale_temporaries,
 };
 pub use self::schema::{
-    SCHEMA_VERSION, Table, TableRow, crowd_schema, faces_schema, persons_schema, schema_json,
+    LANDMARK_COLUMNS, SCHEMA_VERSION, Table, TableRow, crowd_schema, faces_schema, persons_schema,
+    schema_json,
 };
 
 /// One probability (or percentage) per expression, indexed by [`Expression::index`].
@@ -68,6 +70,9 @@ pub struct FaceRow {
     pub height: f32,
     /// Face detector confidence (detector-specific scale, higher is more confident).
     pub detector_score: f32,
+    /// Five facial landmarks in source-frame pixels, when the detector gives them (YuNet does,
+    /// SeetaFace does not): the ten `lm_*` columns, null when `None`.
+    pub landmarks: Option<Landmarks>,
     /// Track id of the person, unique within the video.
     pub person_id: u32,
     /// Raw classifier probabilities of this face in this frame.
@@ -321,6 +326,7 @@ pub(crate) mod fixtures {
             width: 64.0,
             height: 72.5,
             detector_score: 3.25,
+            landmarks: None,
             person_id: person,
             raw: peaked(Expression::Surprise, 0.4),
             smoothed: peaked(Expression::Happy, 0.7),
@@ -329,6 +335,17 @@ pub(crate) mod fixtures {
             model_id: "sldcnn-fer2013@0123abcd".into(),
             pipeline: "classroom/1".into(),
         }
+    }
+
+    /// Five landmarks of a face at (`x`, `y`): eyes, nose and mouth corners a few pixels apart.
+    pub(crate) fn landmarks(x: f32, y: f32) -> Landmarks {
+        Landmarks([
+            [x + 20.0, y + 25.5],
+            [x + 44.0, y + 25.0],
+            [x + 32.0, y + 40.25],
+            [x + 22.5, y + 55.0],
+            [x + 42.0, y + 55.5],
+        ])
     }
 
     /// A person seen for `frames` frames, mostly happy.

@@ -324,9 +324,12 @@ pub fn read_key_value_metadata(path: &Path) -> Result<Vec<(String, String)>, Sin
     Ok(key_values(&open_table(path)?))
 }
 
+/// A whole table read back: its record batches and its file-level key-value metadata.
+type TableContents = (Vec<arrow::record_batch::RecordBatch>, Vec<(String, String)>);
+
 /// A whole Parquet file as record batches, with its key-value metadata (for read-back by
 /// reports and tests; tables are small enough to hold).
-pub fn read_table(path: &Path) -> Result<(Vec<arrow::record_batch::RecordBatch>, Vec<(String, String)>), SinkError> {
+pub fn read_table(path: &Path) -> Result<TableContents, SinkError> {
     let builder = open_table(path)?;
     let kv = key_values(&builder);
     let reader = builder.build().map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })?;
@@ -625,7 +628,7 @@ mod tests {
 
     use super::*;
     use crate::classify::labels::Expression;
-    use crate::sink::{CrowdRow, FaceRow, PersonRow, fixtures};
+    use crate::sink::{CrowdRow, FaceRow, LANDMARK_COLUMNS, PersonRow, fixtures};
 
     struct ReadBack {
         batch: RecordBatch,
@@ -839,6 +842,35 @@ mod tests {
                 .null_count(),
             2
         );
+    }
+
+    #[test]
+    fn landmarks_round_trip_and_rows_without_them_read_back_as_nulls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("faces.parquet");
+        let landmarks = fixtures::landmarks(300.0, 140.0);
+        let mut with = fixtures::face(0, 1);
+        with.landmarks = Some(landmarks);
+        let rows = [with, fixtures::face(0, 2), fixtures::face(1, 1)];
+        let mut w = TableWriter::<FaceRow>::create(&path, &options()).expect("create");
+        w.write_all(rows).expect("write");
+        w.finish().expect("finish");
+
+        let (batches, _) = read_table(&path).expect("read back");
+        let schema = Arc::clone(&batches[0].schema());
+        let b = concat_batches(&schema, &batches).expect("concat");
+        for (point, names) in LANDMARK_COLUMNS.iter().enumerate() {
+            for (axis, name) in names.iter().enumerate() {
+                let c = b
+                    .column_by_name(name)
+                    .expect("col")
+                    .as_primitive::<Float32Type>();
+                assert_eq!(c.len(), 3);
+                assert!(c.is_valid(0), "{name}");
+                assert_eq!(c.value(0), landmarks.0[point][axis], "{name}");
+                assert!(c.is_null(1) && c.is_null(2), "{name}: no landmarks, null");
+            }
+        }
     }
 
     #[test]

@@ -29,10 +29,24 @@ use serde::Serialize;
 
 use super::{CrowdRow, FaceRow, PerExpression, PersonRow, SinkError};
 use crate::classify::labels::Expression;
+use crate::detect::Landmarks;
+
+/// Names of the ten landmark columns of `faces`, `[x, y]` per point in the order of
+/// [`Landmarks::NAMES`]: `lm_<point>_x`, `lm_<point>_y`.
+pub const LANDMARK_COLUMNS: [[&str; 2]; 5] = [
+    ["lm_left_eye_x", "lm_left_eye_y"],
+    ["lm_right_eye_x", "lm_right_eye_y"],
+    ["lm_nose_x", "lm_nose_y"],
+    ["lm_mouth_left_x", "lm_mouth_left_y"],
+    ["lm_mouth_right_x", "lm_mouth_right_y"],
+];
 
 /// Version of the table layouts. Bump it whenever a column is added, removed, renamed or
-/// changes type or meaning; the writer refuses to replace a file of another version.
-pub const SCHEMA_VERSION: &str = "1";
+/// changes type or meaning; the writer refuses to replace a file of another version, and a
+/// dataset directory (`_fer_batch_dataset.json`) of another version refuses new parts.
+///
+/// History: 1, the first release; 2, the ten `lm_*` landmark columns of `faces`.
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Schema and key-value metadata key holding the table name.
 pub const META_TABLE: &str = "table";
@@ -157,6 +171,9 @@ enum Values<R> {
     F32(fn(&R) -> f32),
     /// `Float32`, not null: one class of a per-expression group.
     F32Of(fn(&R) -> &PerExpression, Expression),
+    /// `Float32`, nullable: coordinate `axis` (0 = x, 1 = y) of landmark `point`, null when
+    /// the row has no landmarks.
+    OptLandmark(fn(&R) -> Option<&Landmarks>, usize, usize),
     /// `Float64`, not null.
     F64(fn(&R) -> f64),
     /// `Int64`, not null, from an unsigned count or id (error above `i64::MAX`).
@@ -171,7 +188,7 @@ impl<R> Values<R> {
             Values::Str(_) | Values::OptStr(_) => {
                 DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
             }
-            Values::F32(_) | Values::F32Of(..) => DataType::Float32,
+            Values::F32(_) | Values::F32Of(..) | Values::OptLandmark(..) => DataType::Float32,
             Values::F64(_) => DataType::Float64,
             Values::Int(_) => DataType::Int64,
             Values::OptTimestampUs(_) => {
@@ -181,7 +198,10 @@ impl<R> Values<R> {
     }
 
     fn nullable(&self) -> bool {
-        matches!(self, Values::OptStr(_) | Values::OptTimestampUs(_))
+        matches!(
+            self,
+            Values::OptStr(_) | Values::OptLandmark(..) | Values::OptTimestampUs(_)
+        )
     }
 }
 
@@ -232,6 +252,9 @@ impl<R> Column<R> {
             Values::F32(get) => Arc::new(Float32Array::from_iter_values(rows.iter().map(get))),
             Values::F32Of(get, class) => Arc::new(Float32Array::from_iter_values(
                 rows.iter().map(|r| get(r)[class.index()]),
+            )),
+            Values::OptLandmark(get, point, axis) => Arc::new(Float32Array::from_iter(
+                rows.iter().map(|r| get(r).map(|l| l.0[*point][*axis])),
             )),
             Values::F64(get) => Arc::new(Float64Array::from_iter_values(rows.iter().map(get))),
             Values::Int(get) => {
@@ -296,6 +319,37 @@ fn col<R>(
         values,
     }
 }
+
+/// The ten nullable `Float32` columns [`LANDMARK_COLUMNS`], x then y of each point.
+fn landmark_columns<R>(get: fn(&R) -> Option<&Landmarks>) -> impl Iterator<Item = Column<R>> {
+    LANDMARK_COLUMNS
+        .into_iter()
+        .zip(LANDMARK_DESCRIPTIONS)
+        .enumerate()
+        .flat_map(move |(point, (names, what))| {
+            names.into_iter().enumerate().map(move |(axis, name)| Column {
+                name: name.to_owned(),
+                unit: Some("px"),
+                description: format!(
+                    "{} of {what}, in source-frame pixels (same frame and origin as x and y; may \
+                     lie outside the box). Null when the detector gives no landmarks (SeetaFace); \
+                     the ten lm_* columns are null together.",
+                    ["Horizontal position", "Vertical position"][axis]
+                ),
+                values: Values::OptLandmark(get, point, axis),
+            })
+        })
+}
+
+/// What each landmark is, in the order of [`LANDMARK_COLUMNS`].
+const LANDMARK_DESCRIPTIONS: [&str; 5] = [
+    "the centre of the eye on the image's left (the person's right eye when they face an \
+     unmirrored camera)",
+    "the centre of the eye on the image's right",
+    "the nose tip",
+    "the mouth corner on the image's left",
+    "the mouth corner on the image's right",
+];
 
 /// Seven `Float32` columns `<prefix>angry` … `<prefix>neutral`, in class order.
 fn per_expression<R>(
@@ -379,13 +433,14 @@ static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
             "Face detector confidence (detector-specific scale; higher is more confident).",
             Values::F32(|r: &FaceRow| r.detector_score),
         ),
-        col(
-            "person_id",
-            None,
-            PERSON_ID,
-            Values::Int(|r: &FaceRow| u64::from(r.person_id)),
-        ),
     ];
+    c.extend(landmark_columns(|r: &FaceRow| r.landmarks.as_ref()));
+    c.push(col(
+        "person_id",
+        None,
+        PERSON_ID,
+        Values::Int(|r: &FaceRow| u64::from(r.person_id)),
+    ));
     c.extend(per_expression(
         "p_",
         UNIT_PROB,
@@ -666,6 +721,16 @@ mod tests {
             "width",
             "height",
             "detector_score",
+            "lm_left_eye_x",
+            "lm_left_eye_y",
+            "lm_right_eye_x",
+            "lm_right_eye_y",
+            "lm_nose_x",
+            "lm_nose_y",
+            "lm_mouth_left_x",
+            "lm_mouth_left_y",
+            "lm_mouth_right_x",
+            "lm_mouth_right_y",
             "person_id",
         ]
         .map(String::from)
@@ -778,6 +843,55 @@ mod tests {
                 .num_rows(),
             0
         );
+    }
+
+    #[test]
+    fn landmark_columns_are_nullable_float32_pixels_named_after_the_points() {
+        for (names, point) in LANDMARK_COLUMNS.iter().zip(Landmarks::NAMES) {
+            assert_eq!(
+                names.map(String::from),
+                [format!("lm_{point}_x"), format!("lm_{point}_y")]
+            );
+        }
+        let faces = faces_schema();
+        for name in LANDMARK_COLUMNS.as_flattened() {
+            let f = faces.field_with_name(name).expect("landmark column");
+            assert_eq!(f.data_type(), &DataType::Float32, "{name}");
+            assert!(f.is_nullable(), "{name}");
+            assert_eq!(f.metadata()[FIELD_UNIT], "px", "{name}");
+            assert!(
+                f.metadata()[FIELD_DESCRIPTION].contains("Null when"),
+                "{name}: the null rule is documented"
+            );
+        }
+        // Only the landmarks are nullable among the numeric columns of faces.
+        let nullable: Vec<&str> = faces
+            .fields()
+            .iter()
+            .filter(|f| f.is_nullable() && f.data_type() == &DataType::Float32)
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(nullable, LANDMARK_COLUMNS.as_flattened());
+    }
+
+    #[test]
+    fn landmarks_fill_their_columns_and_are_null_without_them() {
+        let mut with = fixtures::face(0, 1);
+        with.landmarks = Some(fixtures::landmarks(100.0, 50.0));
+        let rows = [with, fixtures::face(1, 1)];
+        let batch = FaceRow::record_batch(&rows).expect("batch");
+        let value = |name: &str| {
+            let c = batch
+                .column_by_name(name)
+                .expect("column")
+                .as_primitive::<Float32Type>();
+            (c.is_valid(0).then(|| c.value(0)), c.is_null(1))
+        };
+        assert_eq!(value("lm_left_eye_x"), (Some(120.0), true));
+        assert_eq!(value("lm_left_eye_y"), (Some(75.5), true));
+        assert_eq!(value("lm_nose_y"), (Some(90.25), true));
+        assert_eq!(value("lm_mouth_right_x"), (Some(142.0), true));
+        assert_eq!(value("lm_mouth_right_y"), (Some(105.5), true));
     }
 
     #[test]

@@ -3,15 +3,17 @@
 //! duration as the source, boxes in the label's colour where the results put the faces, and
 //! the rest of the picture unchanged. Results of another video are refused without leaving a
 //! file behind. `classify --annotate` writes images of the same size with the faces drawn.
+//! Issue #15: a table's landmarks are drawn as dots.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use arrow::array::AsArray;
+use arrow::array::{AsArray, Float32Array, RecordBatch};
 use fer_batch::classify::Expression;
 use fer_batch::decode::{DecodeOptions, Decoder, Frame};
 use fer_batch::render::expression_rgb;
+use fer_batch::sink::{FaceRow, LANDMARK_COLUMNS, TableWriter, WriterOptions};
 
 use crate::util::*;
 
@@ -287,6 +289,101 @@ fn annotate_draws_boxes_in_the_label_colour_where_the_faces_are() {
         corner < 8.0,
         "untouched region changed by {corner:.1} on average"
     );
+}
+
+/// Where the synthetic landmarks of [`with_landmarks`] sit in a face box, as fractions of its
+/// width and height: eyes, nose tip, mouth corners.
+const LANDMARK_FRACTIONS: [[f32; 2]; 5] =
+    [[0.3, 0.4], [0.7, 0.4], [0.5, 0.6], [0.33, 0.8], [0.67, 0.8]];
+
+/// `batch` (a faces table) with its ten `lm_*` columns set to [`LANDMARK_FRACTIONS`] of
+/// each row's box, whatever the detector gave.
+fn with_landmarks(batch: &RecordBatch) -> RecordBatch {
+    let [x, y, w, h] = ["x", "y", "width", "height"].map(|n| {
+        col_f64(std::slice::from_ref(batch), n)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect::<Vec<f32>>()
+    });
+    let mut columns = batch.columns().to_vec();
+    for (names, [fx, fy]) in LANDMARK_COLUMNS.iter().zip(LANDMARK_FRACTIONS) {
+        for (name, (origin, size, f)) in names.iter().zip([(&x, &w, fx), (&y, &h, fy)]) {
+            let values: Float32Array = origin.iter().zip(size).map(|(o, s)| o + f * s).collect();
+            columns[batch.schema().index_of(name).unwrap()] = Arc::new(values);
+        }
+    }
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
+/// Issue #15: the landmarks of the table are drawn as white dots in a black ring. The run's
+/// rows get landmarks inside their boxes and are written back with the run's metadata, so the
+/// check holds whichever detector ran.
+#[test]
+fn annotate_draws_the_landmarks_of_the_table() {
+    let Some(f) = fixture() else { return };
+    let (batches, kv) = read_parquet(&f.results);
+    let results = f.dir.join("landmarks.parquet");
+    let reserved = ["table", "schema_version", "ARROW:schema"];
+    let options = WriterOptions {
+        key_value_metadata: kv
+            .into_iter()
+            .filter(|(k, _)| !reserved.contains(&k.as_str()))
+            .collect(),
+        ..WriterOptions::default()
+    };
+    let mut writer = TableWriter::<FaceRow>::create(&results, &options).unwrap();
+    for b in &batches {
+        writer.write_batch(&with_landmarks(b)).unwrap();
+    }
+    writer.finish().unwrap();
+    let out = f.dir.join("landmarks.mp4");
+    assert_eq!(annotate(&f.clip, &results, &out).status.code(), Some(0));
+
+    // The largest face, on the frame it was found in.
+    let (x, y, w, h, index) = (
+        col_f64(&batches, "x"),
+        col_f64(&batches, "y"),
+        col_f64(&batches, "width"),
+        col_f64(&batches, "height"),
+        col_f64(&batches, "frame_index"),
+    );
+    let i = (0..x.len())
+        .max_by(|&a, &b| (w[a] * h[a]).total_cmp(&(w[b] * h[b])))
+        .expect("the clip has a face");
+    let radius = fer_batch::render::landmark_radius(w[i].min(h[i]) as f32);
+    let ann = rgb_frame(&out, index[i] as u64);
+    let luma = |px: u32, py: u32| {
+        let [r, g, b] = pixel(&ann, px, py);
+        0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b)
+    };
+    for [fx, fy] in LANDMARK_FRACTIONS {
+        let (cx, cy) = (
+            (x[i] + f64::from(fx) * w[i]).round() as u32,
+            (y[i] + f64::from(fy) * h[i]).round() as u32,
+        );
+        let ring = radius + 1;
+        let (centre, outline) = (
+            luma(cx, cy),
+            [
+                (cx - ring, cy),
+                (cx + ring, cy),
+                (cx, cy - ring),
+                (cx, cy + ring),
+            ]
+            .map(|(a, b)| luma(a, b)),
+        );
+        eprintln!(
+            "landmark at ({cx}, {cy}), radius {radius}: centre {centre:.0}, ring {outline:.0?}"
+        );
+        assert!(
+            centre > 190.0,
+            "dot centre at ({cx}, {cy}) is not white: {centre:.0}"
+        );
+        assert!(
+            outline.iter().all(|&v| v < 90.0),
+            "ring around ({cx}, {cy}) is not dark: {outline:.0?}"
+        );
+    }
 }
 
 #[test]

@@ -83,7 +83,7 @@ fn dataset_form_partitions_by_date_and_camera_and_skips_what_is_done() {
     run_ok(&["run", "--manifest", m2.to_str().unwrap(), "--out", root.to_str().unwrap(), "--sample-fps", "1"]);
 
     let marker: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("_fer_batch_dataset.json")).expect("dataset marker")).unwrap();
-    assert_eq!(marker["schema_version"], "1");
+    assert_eq!(marker["schema_version"], fer_batch::sink::SCHEMA_VERSION);
     let all = files_with_mtimes(&root);
     assert_eq!(all.len(), 6, "three tables × two videos, nothing else (no temporary files): {all:?}");
     for (part, clip, camera) in [("date=2018-09-24/camera=front%20door", &phone, "front door"), ("date=2024-05-02/camera=hall-1", &hall, "hall-1")] {

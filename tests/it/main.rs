@@ -3,6 +3,7 @@
 
 mod annotate;
 mod dataset;
+mod detect;
 mod errors;
 mod inputs;
 mod interrupt;

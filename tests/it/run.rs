@@ -41,6 +41,17 @@ fn check_invariants(t: &Tables, width: f64, height: f64, duration: f64) {
         assert!(w[i] > 0.0 && h[i] > 0.0, "empty box");
         assert!(x[i] >= -1.0 && y[i] >= -1.0 && x[i] + w[i] <= width + 1.0 && y[i] + h[i] <= height + 1.0, "box {i} outside the frame");
     }
+    // Landmarks (issue #15): the ten lm_* columns are null together (a detector without
+    // landmarks), and present points lie within half a box of their box.
+    let lm: Vec<Vec<f64>> = fer_batch::sink::LANDMARK_COLUMNS.as_flattened().iter().map(|c| col_f64(&t.faces, c)).collect();
+    for i in 0..n {
+        let nulls = lm.iter().filter(|c| c[i].is_nan()).count();
+        assert!(nulls == 0 || nulls == lm.len(), "row {i}: {nulls} of the ten lm_* are null");
+        for (k, c) in lm.iter().enumerate().filter(|(_, c)| !c[i].is_nan()) {
+            let (origin, size) = if k % 2 == 0 { (x[i], w[i]) } else { (y[i], h[i]) };
+            assert!((origin - size / 2.0..=origin + size * 1.5).contains(&c[i]), "row {i}: landmark column {k} = {} far from its box", c[i]);
+        }
+    }
     // Probabilities: in [0,1], each group sums to 1.
     for prefix in ["p_", "s_"] {
         let cols: Vec<Vec<f64>> = CLASSES.iter().map(|c| col_f64(&t.faces, &format!("{prefix}{c}"))).collect();
@@ -93,6 +104,25 @@ fn talking_head_is_one_stable_person() {
     }
     let top = per_person.values().max().copied().unwrap_or(0);
     assert!(top * 10 >= n * 8, "one person should hold ≥ 80% of the rows: {per_person:?}");
+    // Issue #17: one person, one id.
+    assert_eq!(per_person.len(), 1, "one person, one id: {per_person:?}");
+}
+
+/// Issue #17: about 15 people are visible in this clip (benches/track-truth/); the greedy
+/// tracker of earlier versions split them into 80–90 ids, most of them a fraction of a second
+/// long. With the default tracker the ids stay close to the people and most face rows belong
+/// to people followed for more than 2 s.
+#[test]
+fn classroom_front_gets_about_one_id_per_person() {
+    let Some(clip) = video("classroom_front_848x480.mp4") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let t = run_clip(&clip, dir.path(), &[]);
+    check_invariants(&t, 848.0, 480.0, 12.7);
+    let ids = rows(&t.persons);
+    assert!((12..=26).contains(&ids), "{ids} person ids for about 15 people");
+    let (first, last, frames) = (col_f64(&t.persons, "first_timestamp_s"), col_f64(&t.persons, "last_timestamp_s"), col_f64(&t.persons, "frames"));
+    let long: f64 = (0..ids).filter(|&i| last[i] - first[i] > 2.0).map(|i| frames[i]).sum();
+    assert!(long >= 0.9 * rows(&t.faces) as f64, "{long} of {} face rows in people followed for > 2 s", rows(&t.faces));
 }
 
 #[test]

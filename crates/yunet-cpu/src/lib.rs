@@ -377,3 +377,60 @@ impl Workspace {
         &self.heads[level]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A network with pseudo-random weights (small, so activations stay in range).
+    fn random_network() -> Network {
+        let mut s = 12345u32;
+        let bytes: Vec<u8> = (0..Network::VALUES)
+            .flat_map(|_| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (((s >> 8) as f32 / (1u32 << 24) as f32 - 0.5) * 0.4).to_le_bytes()
+            })
+            .collect();
+        Network::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn every_instruction_set_computes_the_same_heads() {
+        let (w, h) = (70, 45); // not multiples of 32: the padding path
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let net = random_network();
+        let mut reference = Workspace::new();
+        net.clone().with_isa(Isa::Baseline).forward(&rgb, w, h, &mut reference);
+        for isa in Isa::available() {
+            let mut ws = Workspace::new();
+            net.clone().with_isa(isa).forward(&rgb, w, h, &mut ws);
+            for level in 0..3 {
+                assert_eq!(ws.level_size(level), reference.level_size(level));
+                for (a, b) in ws.head(level).iter().zip(reference.head(level)) {
+                    assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{isa:?} level {level}: {a} vs {b}");
+                }
+            }
+        }
+        assert_eq!(reference.level_size(0), (12, 8), "96×64 padded input at stride 8");
+    }
+
+    #[test]
+    fn bad_weight_files_are_refused() {
+        assert!(Network::from_bytes(&[0u8; 16]).unwrap_err().to_string().contains("expected"));
+        let mut nan = vec![0u8; 4 * Network::VALUES];
+        nan[4 * 7..4 * 8].copy_from_slice(&f32::NAN.to_le_bytes());
+        assert!(Network::from_bytes(&nan).unwrap_err().to_string().contains("not finite"));
+    }
+
+    #[test]
+    fn a_workspace_serves_inputs_of_changing_size() {
+        let net = random_network();
+        let mut ws = Workspace::new();
+        for (w, h) in [(200, 120), (33, 33), (64, 300)] {
+            let rgb = vec![90u8; w * h * 3];
+            let faces = net.detect(&rgb, w, h, 0.0, 0.45, &mut ws);
+            assert_eq!(ws.level_size(2), (w.div_ceil(32), h.div_ceil(32)));
+            assert!(faces.iter().all(|f| f.score.is_finite()));
+        }
+    }
+}
