@@ -45,7 +45,8 @@ impl Similarity {
             sab += fx * tx + fy * ty;
             sba += fx * ty - fy * tx;
         }
-        if !(sxx > 1e-6) {
+        // Also refuses NaN: the points are degenerate or not numbers.
+        if sxx.is_nan() || sxx <= 1e-6 {
             return None;
         }
         let (a, b) = (sab / sxx, sba / sxx);
@@ -60,7 +61,7 @@ impl Similarity {
     /// The inverse transform (`None` when degenerate).
     pub fn inverse(&self) -> Option<Similarity> {
         let d = self.a * self.a + self.b * self.b;
-        if !(d > 1e-12) {
+        if d.is_nan() || d <= 1e-12 {
             return None;
         }
         let (a, b) = (self.a / d, -self.b / d);

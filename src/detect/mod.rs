@@ -191,19 +191,20 @@ impl DetectSettings {
     /// Checks values that would make a detector fail or do nothing useful.
     pub fn validate(&self) -> Result<(), DetectError> {
         let bad = |m: String| Err(DetectError::Settings(m));
-        if !(self.min_face_px >= 8.0) {
+        // `is_nan` first: a NaN setting fails every check below, as it should.
+        if self.min_face_px.is_nan() || self.min_face_px < 8.0 {
             return bad(format!("min-face-px must be ≥ 8, got {}", self.min_face_px));
         }
         if let Some(m) = self.max_face_px
-            && !(m >= self.min_face_px)
+            && (m.is_nan() || m < self.min_face_px)
         {
             return bad(format!("max-face-px ({m}) must be ≥ min-face-px ({})", self.min_face_px));
         }
         match self.detector {
-            DetectorKind::Yunet if !(self.min_score > 0.0 && self.min_score <= 1.0) => {
+            DetectorKind::Yunet if self.min_score.is_nan() || self.min_score <= 0.0 || self.min_score > 1.0 => {
                 return bad(format!("min-score must be in (0, 1] for yunet (a confidence), got {}", self.min_score));
             }
-            DetectorKind::Seetaface if !(self.min_score > 0.0) => return bad(format!("min-score must be > 0, got {}", self.min_score)),
+            DetectorKind::Seetaface if self.min_score.is_nan() || self.min_score <= 0.0 => return bad(format!("min-score must be > 0, got {}", self.min_score)),
             _ => {}
         }
         if !(0.5..=0.95).contains(&self.pyramid_scale) {
@@ -244,7 +245,7 @@ impl DetectorModel {
     pub fn detector(&self, settings: &DetectSettings) -> Result<FaceDetector, DetectError> {
         settings.validate()?;
         match (self, settings.detector) {
-            (Self::Yunet(m), DetectorKind::Yunet) => Ok(FaceDetector::Yunet(m.detector(settings))),
+            (Self::Yunet(m), DetectorKind::Yunet) => Ok(FaceDetector::Yunet(Box::new(m.detector(settings)))),
             (Self::Seetaface(m), DetectorKind::Seetaface) => Ok(FaceDetector::Seetaface(Box::new(m.detector(settings)?))),
             (_, kind) => Err(DetectError::Settings(format!("settings are for {}, the model is not", kind.name()))),
         }
@@ -255,7 +256,7 @@ impl DetectorModel {
 /// create one per thread.
 pub enum FaceDetector {
     /// YuNet.
-    Yunet(yunet::YunetDetector),
+    Yunet(Box<yunet::YunetDetector>),
     /// SeetaFace.
     Seetaface(Box<seeta::SeetaDetector>),
 }
@@ -332,6 +333,9 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("(0, 1]"));
         assert!(DetectSettings { min_score: 2.0, ..DetectSettings::for_detector(DetectorKind::Seetaface) }.validate().is_ok());
         assert!(DetectSettings { min_face_px: 4.0, ..y.clone() }.validate().is_err());
+        assert!(DetectSettings { min_face_px: f32::NAN, ..y.clone() }.validate().is_err());
+        assert!(DetectSettings { min_score: f32::NAN, ..y.clone() }.validate().is_err());
+        assert!(DetectSettings { max_face_px: Some(10.0), min_face_px: 20.0, ..y.clone() }.validate().is_err());
         assert!(DetectSettings { pyramid_scale: 1.0, ..y.clone() }.validate().is_err());
         let model = DetectorModel::embedded(DetectorKind::Yunet).unwrap();
         assert!(model.detector(&DetectSettings::for_detector(DetectorKind::Seetaface)).is_err());

@@ -15,7 +15,10 @@ fn main() {
     }
     let weights = std::fs::read(&args[1]).expect("weights");
     let rgb = std::fs::read(&args[2]).expect("image");
-    let (w, h): (usize, usize) = (args[3].parse().expect("width"), args[4].parse().expect("height"));
+    let (w, h): (usize, usize) = (
+        args[3].parse().expect("width"),
+        args[4].parse().expect("height"),
+    );
     let reps: usize = args.get(5).map(|r| r.parse().expect("reps")).unwrap_or(20);
     let net = yunet_cpu::Network::from_bytes(&weights).expect("weights parse");
     for isa in yunet_cpu::Isa::available() {
@@ -30,10 +33,22 @@ fn main() {
             })
             .collect();
         times.sort_by(f64::total_cmp);
-        println!("{isa:?}: {:.2} ms median, {} faces", times[times.len() / 2], faces.len());
+        println!(
+            "{isa:?}: {:.2} ms median, {} faces",
+            times[times.len() / 2],
+            faces.len()
+        );
     }
     let mut ws = yunet_cpu::Workspace::new();
     for f in net.detect(&rgb, w, h, 0.5, 0.45, &mut ws).iter().take(40) {
-        println!("{:.3} {:.1} {:.1} {:.1} {:.1} lm {:?}", f.score, f.x1, f.y1, f.x2 - f.x1, f.y2 - f.y1, f.landmarks.map(|[x, y]| (x.round(), y.round())));
+        println!(
+            "{:.3} {:.1} {:.1} {:.1} {:.1} lm {:?}",
+            f.score,
+            f.x1,
+            f.y1,
+            f.x2 - f.x1,
+            f.y2 - f.y1,
+            f.landmarks.map(|[x, y]| (x.round(), y.round()))
+        );
     }
 }

@@ -41,7 +41,14 @@ pub fn sigmoid(v: f32) -> f32 {
 
 /// Decodes every position of one level whose score reaches `threshold` and appends it.
 /// Prior centres are `(col·stride, row·stride)` (libfacedetection's meshgrid, offset 0).
-pub fn decode_level(map: &[f32], cols: usize, rows: usize, stride: usize, threshold: f32, out: &mut Vec<Face>) {
+pub fn decode_level(
+    map: &[f32],
+    cols: usize,
+    rows: usize,
+    stride: usize,
+    threshold: f32,
+    out: &mut Vec<Face>,
+) {
     let s = stride as f32;
     for r in 0..rows {
         for c in 0..cols {
@@ -57,7 +64,14 @@ pub fn decode_level(map: &[f32], cols: usize, rows: usize, stride: usize, thresh
             for (k, l) in landmarks.iter_mut().enumerate() {
                 *l = [v[6 + 2 * k] * s + px, v[7 + 2 * k] * s + py];
             }
-            out.push(Face { score, x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, landmarks });
+            out.push(Face {
+                score,
+                x1: cx - w / 2.0,
+                y1: cy - h / 2.0,
+                x2: cx + w / 2.0,
+                y2: cy + h / 2.0,
+                landmarks,
+            });
         }
     }
 }
@@ -117,15 +131,30 @@ mod tests {
         decode_level(&v, 1, 1, 32, 0.2, &mut out);
         let f = out[0];
         assert!((f.score - sigmoid(4.0)).abs() < 1e-6);
-        assert!((f.x1 - (16.0 - 32.0)).abs() < 1e-4 && (f.x2 - (16.0 + 32.0)).abs() < 1e-4, "{f:?}");
+        assert!(
+            (f.x1 - (16.0 - 32.0)).abs() < 1e-4 && (f.x2 - (16.0 + 32.0)).abs() < 1e-4,
+            "{f:?}"
+        );
         assert!((f.y1 + 16.0).abs() < 1e-4 && (f.y2 - 16.0).abs() < 1e-4);
         assert_eq!(f.landmarks[0], [-32.0, 8.0]);
     }
 
     #[test]
     fn nms_keeps_the_best_of_each_cluster_and_no_cap() {
-        let face = |x: f32, score: f32| Face { score, x1: x, y1: 0.0, x2: x + 10.0, y2: 10.0, landmarks: [[0.0; 2]; 5] };
-        let mut faces = vec![face(0.0, 0.6), face(1.0, 0.9), face(50.0, 0.7), face(2.0, 0.8)];
+        let face = |x: f32, score: f32| Face {
+            score,
+            x1: x,
+            y1: 0.0,
+            x2: x + 10.0,
+            y2: 10.0,
+            landmarks: [[0.0; 2]; 5],
+        };
+        let mut faces = vec![
+            face(0.0, 0.6),
+            face(1.0, 0.9),
+            face(50.0, 0.7),
+            face(2.0, 0.8),
+        ];
         // 2,000 separate faces all survive (libfacedetection would keep 512 of 1,000).
         faces.extend((0..2000).map(|i| face(100.0 + 20.0 * i as f32, 0.3)));
         let kept = nms(faces, 0.45);

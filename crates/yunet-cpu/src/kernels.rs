@@ -49,9 +49,21 @@ pub fn pad_image(rgb: &[u8], w: usize, h: usize, pw: usize, ph: usize, padded: &
 /// ReLU. `padded` is the image from [`pad_image`] (`(2·out_w + 2) × (2·out_h + 2) × 3`);
 /// `weight` is `[27][16]` (tap-major: ky, kx, RGB).
 #[inline(always)]
-pub fn stem<S: V16>(padded: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32], out_w: usize, out_h: usize) {
+pub fn stem<S: V16>(
+    padded: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    out_w: usize,
+    out_h: usize,
+) {
     let row = (2 * out_w + 2) * 3;
-    assert!(padded.len() >= (2 * out_h + 2) * row && weight.len() >= 27 * LANES && bias.len() >= LANES && out.len() >= out_w * out_h * LANES);
+    assert!(
+        padded.len() >= (2 * out_h + 2) * row
+            && weight.len() >= 27 * LANES
+            && bias.len() >= LANES
+            && out.len() >= out_w * out_h * LANES
+    );
     // SAFETY: the assert bounds every read: output (oy, ox) reads padded rows 2·oy..=2·oy+2
     // and columns 2·ox..=2·ox+2.
     unsafe {
@@ -68,7 +80,10 @@ pub fn stem<S: V16>(padded: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32
                     }
                 }
                 let acc = S::add(part[0], S::add(part[1], part[2]));
-                S::store(out.as_mut_ptr().add((oy * out_w + ox) * LANES), S::max(acc, zero));
+                S::store(
+                    out.as_mut_ptr().add((oy * out_w + ox) * LANES),
+                    S::max(acc, zero),
+                );
             }
         }
     }
@@ -76,8 +91,21 @@ pub fn stem<S: V16>(padded: &[f32], weight: &[f32], bias: &[f32], out: &mut [f32
 
 /// A 1×1 convolution of `n` pixels: `out[p][o] = bias[o] + Σ_i input[p][i]·weight[i][o]`.
 #[inline(always)]
-pub fn pointwise<S: V16>(input: &[f32], n: usize, cin: usize, weight: &[f32], bias: &[f32], cout: usize, out: &mut [f32]) {
-    assert!(input.len() >= n * cin && weight.len() >= cin * cout && bias.len() >= cout && out.len() >= n * cout);
+pub fn pointwise<S: V16>(
+    input: &[f32],
+    n: usize,
+    cin: usize,
+    weight: &[f32],
+    bias: &[f32],
+    cout: usize,
+    out: &mut [f32],
+) {
+    assert!(
+        input.len() >= n * cin
+            && weight.len() >= cin * cout
+            && bias.len() >= cout
+            && out.len() >= n * cout
+    );
     // SAFETY: the assert bounds every access of the tiles below.
     unsafe {
         match cout {
@@ -92,7 +120,14 @@ pub fn pointwise<S: V16>(input: &[f32], n: usize, cin: usize, weight: &[f32], bi
 /// [`pointwise`] in tiles of `P` pixels × `NV`·16 output channels held in registers; the
 /// last pixels, fewer than `P`, one at a time.
 #[inline(always)]
-unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(input: &[f32], n: usize, cin: usize, weight: &[f32], bias: &[f32], out: &mut [f32]) {
+unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(
+    input: &[f32],
+    n: usize,
+    cin: usize,
+    weight: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
     let co = NV * LANES;
     let (inp, wp, op) = (input.as_ptr(), weight.as_ptr(), out.as_mut_ptr());
     unsafe {
@@ -136,14 +171,46 @@ unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(input: &[f32]
 /// row of at least `w·c` zeros standing in for the rows above and below the map.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn depthwise<S: V16>(input: &[f32], w: usize, h: usize, c: usize, weight: &[f32], bias: &[f32], relu: bool, zeros: &[f32], out: &mut [f32]) {
+pub fn depthwise<S: V16>(
+    input: &[f32],
+    w: usize,
+    h: usize,
+    c: usize,
+    weight: &[f32],
+    bias: &[f32],
+    relu: bool,
+    zeros: &[f32],
+    out: &mut [f32],
+) {
     let row = w * c;
-    assert!(input.len() >= h * row && out.len() >= h * row && zeros.len() >= row && weight.len() >= 9 * c && bias.len() >= c);
+    assert!(
+        input.len() >= h * row
+            && out.len() >= h * row
+            && zeros.len() >= row
+            && weight.len() >= 9 * c
+            && bias.len() >= c
+    );
     assert!(c % LANES == 0 && w > 0);
     for y in 0..h {
-        let above = if y > 0 { &input[(y - 1) * row..y * row] } else { &zeros[..row] };
-        let below = if y + 1 < h { &input[(y + 1) * row..(y + 2) * row] } else { &zeros[..row] };
-        depthwise_row::<S>([above, &input[y * row..(y + 1) * row], below], w, c, weight, bias, relu, &mut out[y * row..(y + 1) * row]);
+        let above = if y > 0 {
+            &input[(y - 1) * row..y * row]
+        } else {
+            &zeros[..row]
+        };
+        let below = if y + 1 < h {
+            &input[(y + 1) * row..(y + 2) * row]
+        } else {
+            &zeros[..row]
+        };
+        depthwise_row::<S>(
+            [above, &input[y * row..(y + 1) * row], below],
+            w,
+            c,
+            weight,
+            bias,
+            relu,
+            &mut out[y * row..(y + 1) * row],
+        );
     }
 }
 
@@ -165,17 +232,43 @@ pub fn pointwise_depthwise<S: V16>(
     out: &mut [f32],
 ) {
     let (irow, orow) = (w * cin, w * cout);
-    assert!(input.len() >= h * irow && out.len() >= h * orow && ring.len() >= 3 * orow && zeros.len() >= orow && h > 0);
+    assert!(
+        input.len() >= h * irow
+            && out.len() >= h * orow
+            && ring.len() >= 3 * orow
+            && zeros.len() >= orow
+            && h > 0
+    );
     pointwise::<S>(&input[..irow], w, cin, pw, pw_bias, cout, &mut ring[..orow]);
     for y in 0..h {
         if y + 1 < h {
             let slot = (y + 1) % 3;
-            pointwise::<S>(&input[(y + 1) * irow..(y + 2) * irow], w, cin, pw, pw_bias, cout, &mut ring[slot * orow..(slot + 1) * orow]);
+            pointwise::<S>(
+                &input[(y + 1) * irow..(y + 2) * irow],
+                w,
+                cin,
+                pw,
+                pw_bias,
+                cout,
+                &mut ring[slot * orow..(slot + 1) * orow],
+            );
         }
         let slot = |r: usize| &ring[(r % 3) * orow..(r % 3 + 1) * orow];
         let above = if y > 0 { slot(y - 1) } else { &zeros[..orow] };
-        let below = if y + 1 < h { slot(y + 1) } else { &zeros[..orow] };
-        depthwise_row::<S>([above, slot(y), below], w, cout, dw, dw_bias, relu, &mut out[y * orow..(y + 1) * orow]);
+        let below = if y + 1 < h {
+            slot(y + 1)
+        } else {
+            &zeros[..orow]
+        };
+        depthwise_row::<S>(
+            [above, slot(y), below],
+            w,
+            cout,
+            dw,
+            dw_bias,
+            relu,
+            &mut out[y * orow..(y + 1) * orow],
+        );
     }
 }
 
@@ -183,9 +276,22 @@ pub fn pointwise_depthwise<S: V16>(
 /// (each `w·c` values; zeros where the map ends).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn depthwise_row<S: V16>(rows: [&[f32]; 3], w: usize, c: usize, weight: &[f32], bias: &[f32], relu: bool, out: &mut [f32]) {
+fn depthwise_row<S: V16>(
+    rows: [&[f32]; 3],
+    w: usize,
+    c: usize,
+    weight: &[f32],
+    bias: &[f32],
+    relu: bool,
+    out: &mut [f32],
+) {
     let row = w * c;
-    assert!(rows.iter().all(|r| r.len() >= row) && out.len() >= row && weight.len() >= 9 * c && bias.len() >= c);
+    assert!(
+        rows.iter().all(|r| r.len() >= row)
+            && out.len() >= row
+            && weight.len() >= 9 * c
+            && bias.len() >= c
+    );
     assert!(c % LANES == 0 && w > 0);
     // SAFETY: rows are `w·c` long (asserted); column x-1 is read only for x ≥ 1 and x+1 only
     // for x ≤ w-2.
@@ -194,7 +300,11 @@ fn depthwise_row<S: V16>(rows: [&[f32]; 3], w: usize, c: usize, weight: &[f32], 
         for k0 in (0..c).step_by(LANES) {
             let taps: [S::V; 9] = load_rows::<S, 9>(weight.as_ptr().add(k0), c);
             let b = S::load(bias.as_ptr().add(k0));
-            let r = [rows[0].as_ptr().add(k0), rows[1].as_ptr().add(k0), rows[2].as_ptr().add(k0)];
+            let r = [
+                rows[0].as_ptr().add(k0),
+                rows[1].as_ptr().add(k0),
+                rows[2].as_ptr().add(k0),
+            ];
             let dst = out.as_mut_ptr().add(k0);
             for x in 0..w {
                 let mut part = [b, zero, zero];
@@ -227,7 +337,10 @@ pub fn maxpool2<S: V16>(input: &[f32], w: usize, h: usize, c: usize, out: &mut [
                 let b = input.as_ptr().add(((2 * y + 1) * w + 2 * x) * c);
                 let d = out.as_mut_ptr().add((y * ow + x) * c);
                 for k in (0..c).step_by(LANES) {
-                    let m = S::max(S::max(S::load(a.add(k)), S::load(a.add(c + k))), S::max(S::load(b.add(k)), S::load(b.add(c + k))));
+                    let m = S::max(
+                        S::max(S::load(a.add(k)), S::load(a.add(c + k))),
+                        S::max(S::load(b.add(k)), S::load(b.add(c + k))),
+                    );
                     S::store(d.add(k), m);
                 }
             }
@@ -239,7 +352,13 @@ pub fn maxpool2<S: V16>(input: &[f32], w: usize, h: usize, c: usize, out: &mut [
 #[inline(always)]
 pub fn upsample2_add<S: V16>(small: &[f32], big: &mut [f32], w: usize, h: usize, c: usize) {
     let sw = w / 2;
-    assert!(big.len() >= w * h * c && small.len() >= sw * (h / 2) * c && c % LANES == 0 && w % 2 == 0 && h % 2 == 0);
+    assert!(
+        big.len() >= w * h * c
+            && small.len() >= sw * (h / 2) * c
+            && c % LANES == 0
+            && w % 2 == 0
+            && h % 2 == 0
+    );
     // SAFETY: bounded by the assert.
     unsafe {
         for y in 0..h {
@@ -271,14 +390,26 @@ mod tests {
 
     #[test]
     fn pointwise_matches_a_plain_product_for_every_width_and_remainder() {
-        for &(cin, cout, n) in &[(16, 16, 13), (32, 64, 9), (64, 32, 7), (64, 16, 3), (16, 32, 1)] {
+        for &(cin, cout, n) in &[
+            (16, 16, 13),
+            (32, 64, 9),
+            (64, 32, 7),
+            (64, 16, 3),
+            (16, 32, 1),
+        ] {
             let (x, w, b) = (lcg(n * cin, 1), lcg(cin * cout, 2), lcg(cout, 3));
             let mut out = vec![0f32; n * cout];
             pointwise::<Base>(&x, n, cin, &w, &b, cout, &mut out);
             for p in 0..n {
                 for o in 0..cout {
-                    let want: f32 = b[o] + (0..cin).map(|i| x[p * cin + i] * w[i * cout + o]).sum::<f32>();
-                    assert!((out[p * cout + o] - want).abs() < 1e-5, "{cin}->{cout} p{p} o{o}");
+                    let want: f32 = b[o]
+                        + (0..cin)
+                            .map(|i| x[p * cin + i] * w[i * cout + o])
+                            .sum::<f32>();
+                    assert!(
+                        (out[p * cout + o] - want).abs() < 1e-5,
+                        "{cin}->{cout} p{p} o{o}"
+                    );
                 }
             }
         }
@@ -296,14 +427,19 @@ mod tests {
                     let mut want = b[ch];
                     for ky in 0..3 {
                         for kx in 0..3 {
-                            let (sy, sx) = (y as isize + ky as isize - 1, xx as isize + kx as isize - 1);
+                            let (sy, sx) =
+                                (y as isize + ky as isize - 1, xx as isize + kx as isize - 1);
                             if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
-                                want += x[(sy as usize * w + sx as usize) * c + ch] * k[(ky * 3 + kx) * c + ch];
+                                want += x[(sy as usize * w + sx as usize) * c + ch]
+                                    * k[(ky * 3 + kx) * c + ch];
                             }
                         }
                     }
                     let got = out[(y * w + xx) * c + ch];
-                    assert!((got - want.max(0.0)).abs() < 1e-5, "y{y} x{xx} c{ch}: {got} vs {want}");
+                    assert!(
+                        (got - want.max(0.0)).abs() < 1e-5,
+                        "y{y} x{xx} c{ch}: {got} vs {want}"
+                    );
                 }
             }
         }

@@ -49,10 +49,14 @@ impl Isa {
     pub fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Self::Avx512;
             }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Self::Avx2;
             }
         }
@@ -62,7 +66,10 @@ impl Isa {
     /// All instruction sets this CPU can run (for tests comparing them).
     pub fn available() -> Vec<Self> {
         let best = Self::detect();
-        [Self::Avx512, Self::Avx2, Self::Baseline].into_iter().skip_while(|&i| i != best).collect()
+        [Self::Avx512, Self::Avx2, Self::Baseline]
+            .into_iter()
+            .skip_while(|&i| i != best)
+            .collect()
     }
 }
 
@@ -73,7 +80,22 @@ const LAYERS: [(usize, usize, bool); 53] = {
     let mut t = [(0, 0, false); 53];
     t[0] = (32, 16, false);
     // Backbone: model0 (one pair), model1..model5 (two pairs each); then three neck pairs.
-    let pairs: [(usize, usize); 14] = [(16, 16), (16, 16), (16, 32), (32, 32), (32, 64), (64, 64), (64, 64), (64, 64), (64, 64), (64, 64), (64, 64), (64, 64), (64, 64), (64, 64)];
+    let pairs: [(usize, usize); 14] = [
+        (16, 16),
+        (16, 16),
+        (16, 32),
+        (32, 32),
+        (32, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+        (64, 64),
+    ];
     let mut i = 0;
     while i < 14 {
         t[1 + 2 * i] = (pairs[i].0, pairs[i].1, false);
@@ -124,7 +146,9 @@ pub struct Network {
 
 /// Reads `n` floats at `*at` and advances it.
 fn take(data: &[f32], at: &mut usize, n: usize) -> Result<Vec<f32>, WeightsError> {
-    let v = data.get(*at..*at + n).ok_or_else(|| WeightsError(format!("file ends at value {} of {}", data.len(), *at + n)))?;
+    let v = data
+        .get(*at..*at + n)
+        .ok_or_else(|| WeightsError(format!("file ends at value {} of {}", data.len(), *at + n)))?;
     *at += n;
     Ok(v.to_vec())
 }
@@ -145,9 +169,17 @@ impl Network {
     /// Parses the weights file (little-endian f32, see the crate docs).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WeightsError> {
         if bytes.len() != 4 * Self::VALUES {
-            return Err(WeightsError(format!("expected {} bytes ({} values), got {}", 4 * Self::VALUES, Self::VALUES, bytes.len())));
+            return Err(WeightsError(format!(
+                "expected {} bytes ({} values), got {}",
+                4 * Self::VALUES,
+                Self::VALUES,
+                bytes.len()
+            )));
         }
-        let data: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let data: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
         if let Some(i) = data.iter().position(|v| !v.is_finite()) {
             return Err(WeightsError(format!("value {i} is not finite")));
         }
@@ -170,16 +202,32 @@ impl Network {
         }
         let pair = |p: usize, d: usize| {
             let (cin, cout, _) = LAYERS[p];
-            Pair { cin, cout, pw: transpose(&raw[p].0, cout, cin), pw_bias: raw[p].1.clone(), dw: raw[d].0.clone(), dw_bias: raw[d].1.clone() }
+            Pair {
+                cin,
+                cout,
+                pw: transpose(&raw[p].0, cout, cin),
+                pw_bias: raw[p].1.clone(),
+                dw: raw[d].0.clone(),
+                dw_bias: raw[d].1.clone(),
+            }
         };
         let pairs = (0..14).map(|i| pair(1 + 2 * i, 2 + 2 * i)).collect();
         let heads = (0..3).map(|level| fuse_heads(&raw, level)).collect();
-        Ok(Self { stem, stem_bias: sb.clone(), pairs, heads, isa: Isa::detect() })
+        Ok(Self {
+            stem,
+            stem_bias: sb.clone(),
+            pairs,
+            heads,
+            isa: Isa::detect(),
+        })
     }
 
     /// The same network running on `isa` (which the CPU must support; tests compare them).
     pub fn with_isa(mut self, isa: Isa) -> Self {
-        assert!(Isa::available().contains(&isa), "{isa:?} is not available on this CPU");
+        assert!(
+            Isa::available().contains(&isa),
+            "{isa:?} is not available on this CPU"
+        );
         self.isa = isa;
         self
     }
@@ -191,7 +239,15 @@ impl Network {
 
     /// Runs the network on a `width × height` RGB image and returns the faces scoring at
     /// least `threshold`, after non-maximum suppression at `nms_iou`, in image pixels.
-    pub fn detect(&self, rgb: &[u8], width: usize, height: usize, threshold: f32, nms_iou: f32, ws: &mut Workspace) -> Vec<Face> {
+    pub fn detect(
+        &self,
+        rgb: &[u8],
+        width: usize,
+        height: usize,
+        threshold: f32,
+        nms_iou: f32,
+        ws: &mut Workspace,
+    ) -> Vec<Face> {
         if width == 0 || height == 0 {
             return Vec::new();
         }
@@ -199,7 +255,14 @@ impl Network {
         let mut faces = Vec::new();
         for level in 0..3 {
             let (cols, rows) = ws.level_size(level);
-            decode::decode_level(&ws.heads[level], cols, rows, 8 << level, threshold, &mut faces);
+            decode::decode_level(
+                &ws.heads[level],
+                cols,
+                rows,
+                8 << level,
+                threshold,
+                &mut faces,
+            );
         }
         nms(faces, nms_iou)
     }
@@ -221,7 +284,19 @@ impl Network {
 
     #[inline(always)]
     fn forward_impl<S: V16>(&self, rgb: &[u8], width: usize, height: usize, ws: &mut Workspace) {
-        let Workspace { image, a, b, t, fb1, fb2, fb3, heads, zeros, w2, h2 } = ws;
+        let Workspace {
+            image,
+            a,
+            b,
+            t,
+            fb1,
+            fb2,
+            fb3,
+            heads,
+            zeros,
+            w2,
+            h2,
+        } = ws;
         let z: &[f32] = zeros;
         let (mut w, mut h) = (*w2, *h2);
         pad_image(rgb, width, height, 2 * w, 2 * h, image);
@@ -274,14 +349,52 @@ fn forward_avx2(net: &Network, rgb: &[u8], width: usize, height: usize, ws: &mut
 
 /// Pointwise then depthwise with ReLU into `out` (`t`: the three-row ring).
 #[inline(always)]
-fn run_pair<S: V16>(p: &Pair, input: &[f32], w: usize, h: usize, t: &mut [f32], zeros: &[f32], out: &mut [f32]) {
-    pointwise_depthwise::<S>(input, w, h, p.cin, (&p.pw, &p.pw_bias), p.cout, (&p.dw, &p.dw_bias), true, (t, zeros), out);
+fn run_pair<S: V16>(
+    p: &Pair,
+    input: &[f32],
+    w: usize,
+    h: usize,
+    t: &mut [f32],
+    zeros: &[f32],
+    out: &mut [f32],
+) {
+    pointwise_depthwise::<S>(
+        input,
+        w,
+        h,
+        p.cin,
+        (&p.pw, &p.pw_bias),
+        p.cout,
+        (&p.dw, &p.dw_bias),
+        true,
+        (t, zeros),
+        out,
+    );
 }
 
 /// A level's fused heads: as [`run_pair`] without the ReLU.
 #[inline(always)]
-fn run_head<S: V16>(p: &Pair, input: &[f32], w: usize, h: usize, t: &mut [f32], zeros: &[f32], out: &mut [f32]) {
-    pointwise_depthwise::<S>(input, w, h, p.cin, (&p.pw, &p.pw_bias), p.cout, (&p.dw, &p.dw_bias), false, (t, zeros), out);
+fn run_head<S: V16>(
+    p: &Pair,
+    input: &[f32],
+    w: usize,
+    h: usize,
+    t: &mut [f32],
+    zeros: &[f32],
+    out: &mut [f32],
+) {
+    pointwise_depthwise::<S>(
+        input,
+        w,
+        h,
+        p.cin,
+        (&p.pw, &p.pw_bias),
+        p.cout,
+        (&p.dw, &p.dw_bias),
+        false,
+        (t, zeros),
+        out,
+    );
 }
 
 /// `[rows][cols]` → `[cols][rows]`.
@@ -298,7 +411,11 @@ fn transpose(m: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// The cls, bbox, obj and kps layers of one level as one pair with 16 outputs.
 fn fuse_heads(raw: &[(Vec<f32>, Vec<f32>)], level: usize) -> Pair {
     let mut pw = vec![0f32; 64 * HEAD_CHANNELS];
-    let (mut pw_bias, mut dw, mut dw_bias) = (vec![0f32; HEAD_CHANNELS], vec![0f32; 9 * HEAD_CHANNELS], vec![0f32; HEAD_CHANNELS]);
+    let (mut pw_bias, mut dw, mut dw_bias) = (
+        vec![0f32; HEAD_CHANNELS],
+        vec![0f32; 9 * HEAD_CHANNELS],
+        vec![0f32; HEAD_CHANNELS],
+    );
     // Output channel offsets: cls 0, bbox 1..5, obj 5, kps 6..16.
     for (head, offset) in [(0usize, 0usize), (1, 1), (2, 5), (3, 6)] {
         let p = 29 + 6 * head + 2 * level;
@@ -316,7 +433,14 @@ fn fuse_heads(raw: &[(Vec<f32>, Vec<f32>)], level: usize) -> Pair {
             }
         }
     }
-    Pair { cin: 64, cout: HEAD_CHANNELS, pw, pw_bias, dw, dw_bias }
+    Pair {
+        cin: 64,
+        cout: HEAD_CHANNELS,
+        pw,
+        pw_bias,
+        dw,
+        dw_bias,
+    }
 }
 
 /// Buffers of one forward pass, sized for the last input size; keep one per thread.
@@ -400,26 +524,45 @@ mod tests {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| ((i * 37) % 251) as u8).collect();
         let net = random_network();
         let mut reference = Workspace::new();
-        net.clone().with_isa(Isa::Baseline).forward(&rgb, w, h, &mut reference);
+        net.clone()
+            .with_isa(Isa::Baseline)
+            .forward(&rgb, w, h, &mut reference);
         for isa in Isa::available() {
             let mut ws = Workspace::new();
             net.clone().with_isa(isa).forward(&rgb, w, h, &mut ws);
             for level in 0..3 {
                 assert_eq!(ws.level_size(level), reference.level_size(level));
                 for (a, b) in ws.head(level).iter().zip(reference.head(level)) {
-                    assert!((a - b).abs() <= 1e-3 * (1.0 + b.abs()), "{isa:?} level {level}: {a} vs {b}");
+                    assert!(
+                        (a - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                        "{isa:?} level {level}: {a} vs {b}"
+                    );
                 }
             }
         }
-        assert_eq!(reference.level_size(0), (12, 8), "96×64 padded input at stride 8");
+        assert_eq!(
+            reference.level_size(0),
+            (12, 8),
+            "96×64 padded input at stride 8"
+        );
     }
 
     #[test]
     fn bad_weight_files_are_refused() {
-        assert!(Network::from_bytes(&[0u8; 16]).unwrap_err().to_string().contains("expected"));
+        assert!(
+            Network::from_bytes(&[0u8; 16])
+                .unwrap_err()
+                .to_string()
+                .contains("expected")
+        );
         let mut nan = vec![0u8; 4 * Network::VALUES];
         nan[4 * 7..4 * 8].copy_from_slice(&f32::NAN.to_le_bytes());
-        assert!(Network::from_bytes(&nan).unwrap_err().to_string().contains("not finite"));
+        assert!(
+            Network::from_bytes(&nan)
+                .unwrap_err()
+                .to_string()
+                .contains("not finite")
+        );
     }
 
     #[test]

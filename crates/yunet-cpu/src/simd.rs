@@ -85,7 +85,12 @@ impl V16 for Avx2 {
     }
     #[inline(always)]
     unsafe fn madd(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
-        unsafe { [_mm256_fmadd_ps(a[0], b[0], c[0]), _mm256_fmadd_ps(a[1], b[1], c[1])] }
+        unsafe {
+            [
+                _mm256_fmadd_ps(a[0], b[0], c[0]),
+                _mm256_fmadd_ps(a[1], b[1], c[1]),
+            ]
+        }
     }
     #[inline(always)]
     unsafe fn add(a: Self::V, b: Self::V) -> Self::V {
@@ -102,7 +107,14 @@ impl V16 for Base {
     type V = [__m128; 4];
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
-        unsafe { [_mm_loadu_ps(p), _mm_loadu_ps(p.add(4)), _mm_loadu_ps(p.add(8)), _mm_loadu_ps(p.add(12))] }
+        unsafe {
+            [
+                _mm_loadu_ps(p),
+                _mm_loadu_ps(p.add(4)),
+                _mm_loadu_ps(p.add(8)),
+                _mm_loadu_ps(p.add(12)),
+            ]
+        }
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: Self::V) {
