@@ -128,6 +128,8 @@ struct Pair {
     /// `[9][cout]`.
     dw: Vec<f32>,
     dw_bias: Vec<f32>,
+    /// ReLU after the depthwise convolution (backbone and neck; not the heads).
+    relu: bool,
 }
 
 /// A loaded YuNet network (immutable; share it between threads).
@@ -209,6 +211,7 @@ impl Network {
                 pw_bias: raw[p].1.clone(),
                 dw: raw[d].0.clone(),
                 dw_bias: raw[d].1.clone(),
+                relu: true,
             }
         };
         let pairs = (0..14).map(|i| pair(1 + 2 * i, 2 + 2 * i)).collect();
@@ -325,13 +328,13 @@ impl Network {
         run_pair::<S>(&p[10], a, w, h, t, z, fb3);
         // Neck and heads, from the coarsest level up.
         run_pair::<S>(&p[13], fb3, w, h, t, z, a);
-        run_head::<S>(&self.heads[2], a, w, h, t, z, &mut heads[2]);
+        run_pair::<S>(&self.heads[2], a, w, h, t, z, &mut heads[2]);
         upsample2_add::<S>(a, fb2, w16, h16, 64);
         run_pair::<S>(&p[12], fb2, w16, h16, t, z, b);
-        run_head::<S>(&self.heads[1], b, w16, h16, t, z, &mut heads[1]);
+        run_pair::<S>(&self.heads[1], b, w16, h16, t, z, &mut heads[1]);
         upsample2_add::<S>(b, fb1, w8, h8, 64);
         run_pair::<S>(&p[11], fb1, w8, h8, t, z, a);
-        run_head::<S>(&self.heads[0], a, w8, h8, t, z, &mut heads[0]);
+        run_pair::<S>(&self.heads[0], a, w8, h8, t, z, &mut heads[0]);
     }
 }
 
@@ -347,7 +350,8 @@ fn forward_avx2(net: &Network, rgb: &[u8], width: usize, height: usize, ws: &mut
     net.forward_impl::<simd::Avx2>(rgb, width, height, ws)
 }
 
-/// Pointwise then depthwise with ReLU into `out` (`t`: the three-row ring).
+/// A pair: pointwise then depthwise (with ReLU where the pair has it) into `out` (`t`: the
+/// three-row ring).
 #[inline(always)]
 fn run_pair<S: V16>(
     p: &Pair,
@@ -366,32 +370,7 @@ fn run_pair<S: V16>(
         (&p.pw, &p.pw_bias),
         p.cout,
         (&p.dw, &p.dw_bias),
-        true,
-        (t, zeros),
-        out,
-    );
-}
-
-/// A level's fused heads: as [`run_pair`] without the ReLU.
-#[inline(always)]
-fn run_head<S: V16>(
-    p: &Pair,
-    input: &[f32],
-    w: usize,
-    h: usize,
-    t: &mut [f32],
-    zeros: &[f32],
-    out: &mut [f32],
-) {
-    pointwise_depthwise::<S>(
-        input,
-        w,
-        h,
-        p.cin,
-        (&p.pw, &p.pw_bias),
-        p.cout,
-        (&p.dw, &p.dw_bias),
-        false,
+        p.relu,
         (t, zeros),
         out,
     );
@@ -440,6 +419,7 @@ fn fuse_heads(raw: &[(Vec<f32>, Vec<f32>)], level: usize) -> Pair {
         pw_bias,
         dw,
         dw_bias,
+        relu: false,
     }
 }
 
