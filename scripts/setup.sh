@@ -12,7 +12,7 @@ if [ ! -f "$clip" ]; then
   exit 0
 fi
 mkdir -p results
-./target/release/fer-batch run "$clip" --out results/classroom.parquet --pipeline classroom
+./target/release/fer-batch run "$clip" --out results/classroom.parquet --pipeline classroom --force
 .venv/bin/python - <<'PY'
 import duckdb
 print(duckdb.sql("""
