@@ -52,6 +52,7 @@ pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
                 json.push(serde_json::json!({
                     "image": path.display().to_string(), "face": i + 1,
                     "box": {"x": b.x, "y": b.y, "width": b.w, "height": b.h}, "detector_score": f.detection.score,
+                    "landmarks": f.detection.landmarks.map(|l| crate::detect::Landmarks::NAMES.iter().zip(l.0).map(|(n, p)| (n.to_string(), serde_json::json!(p))).collect::<serde_json::Map<_, _>>()),
                     "probabilities": Expression::ALL.iter().map(|e| (e.name().to_string(), serde_json::json!(s.get(*e)))).collect::<serde_json::Map<_, _>>(),
                     "label": s.label().name(),
                 }));

@@ -146,3 +146,48 @@ fn detections_match_the_original_library_on_the_solvay_photo() {
         }
     }
 }
+
+#[test]
+fn classify_json_gives_landmarks_with_yunet_and_none_with_seetaface() {
+    let Some(data) = shared_data() else { return };
+    let img = data.join("images/single_face_justin.jpg");
+    let faces = |detector: &str| -> Vec<Value> {
+        let out = super::util::run(&[
+            "classify",
+            img.to_str().unwrap(),
+            "--json",
+            "--detector",
+            detector,
+        ]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let yunet = faces("yunet");
+    assert_eq!(yunet.len(), 1, "one face in the photo");
+    let (lm, b) = (&yunet[0]["landmarks"], &yunet[0]["box"]);
+    // The eyes lie inside the box, the left one left of the right one, both above the mouth.
+    let (le, re, ml) = (&lm["left_eye"], &lm["right_eye"], &lm["mouth_left"]);
+    let (x0, y0) = (f(&b["x"]), f(&b["y"]));
+    let (x1, y1) = (x0 + f(&b["width"]), y0 + f(&b["height"]));
+    for p in [le, re, ml] {
+        assert!(
+            (x0..x1).contains(&f(&p[0])) && (y0..y1).contains(&f(&p[1])),
+            "{p} outside {b}"
+        );
+    }
+    assert!(f(&le[0]) < f(&re[0]) && f(&le[1]) < f(&ml[1]));
+    let seeta = faces("seetaface");
+    assert!(
+        seeta.iter().all(|face| face["landmarks"].is_null()),
+        "SeetaFace gives no landmarks"
+    );
+}
