@@ -138,7 +138,8 @@ def common_checks(parts, staging, strays, unreadable):
 
 def cmd_complete(args):
     fs, root = open_root(args.uri)
-    _, parts, staging, strays, unreadable = scan(fs, root)
+    files, parts, staging, strays, unreadable = scan(fs, root)
+    check(f"{args.uri} holds files", bool(files))
     common_checks(parts, staging, strays, unreadable)
     videos = read_manifest(args.manifest)
     expected = {v[0]: partition_of(v[1], v[2]) for v in videos}

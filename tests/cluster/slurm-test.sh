@@ -33,7 +33,7 @@ SBATCH_SCRIPT=$ROOT/deploy/slurm/fer-batch-array.sbatch
 FLAGS=(--untrained --sample-fps 1)
 
 [ -x "$BIN" ] || { echo "FAIL: no fer-batch binary at $BIN (set FER_BATCH_BIN)"; exit 1; }
-"$BIN" run --help | grep -q -- --shard-count || { echo "FAIL: $BIN has no run --shard-count"; exit 1; }
+grep -q -- --shard-count <<< "$("$BIN" run --help 2>&1)" || { echo "FAIL: $BIN has no run --shard-count"; exit 1; }
 "$PY" -c 'import pyarrow' || { echo "FAIL: $PY lacks pyarrow (bash scripts/deps.sh)"; exit 1; }
 shopt -s nullglob
 clips=("$VIDEOS"/*.mp4)
