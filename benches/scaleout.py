@@ -127,6 +127,7 @@ def main():
     if busy > 0.10:
         print(f"WARNING: other processes keep {busy:.0%} of the CPUs busy: NOT an idle machine", file=sys.stderr)
     work = Path(tempfile.mkdtemp(prefix="fer-scaleout."))
+    work.chmod(0o755)  # munged (user munge) must reach the cluster's directory inside
     (work / "logs").mkdir()
     env = {**os.environ, "SLURM_LOCAL_PREFIX": str(work / "slurm")}
     manifest = work / "manifest.csv"

@@ -51,6 +51,7 @@ mkdir -p "$PREFIX"/{etc,run,log,state/ctld,state/d,munge}
 chown munge:munge "$PREFIX/munge"
 chmod 0711 "$PREFIX/munge"
 chmod 0755 "$PREFIX"
+runuser -u munge -- test -x "$PREFIX/munge" || die "user munge cannot reach $PREFIX (a parent directory lacks o+x; mktemp -d makes 0700: chmod 0755 it)"
 SOCK=$PREFIX/munge/munge.socket
 
 # 2. munge: private key, private socket

@@ -40,6 +40,7 @@ clips=("$VIDEOS"/*.mp4)
 if [ ${#clips[@]} -lt 4 ]; then echo "note: fewer than 4 clips in $VIDEOS; skipping the Slurm test"; exit 0; fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/fer-slurm-test.XXXXXX")
+chmod 0755 "$W"  # munged (user munge) must reach the cluster's directory inside
 export SLURM_LOCAL_PREFIX=$W/slurm
 cleanup() {
   rc=$?
