@@ -2,9 +2,14 @@
 //! temporary directory, and the real clips in `/work/shared/data/video` (skipped with a note
 //! when that folder or the CLI is missing).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::convert::{LIMITED_TO_FULL_RANGE, rotate_pixels};
+use super::probe::{
+    display_matrix_from_bytes, rfc3339_from_tag, rotation_from_display_matrix, snap_to_quarter_turn,
+};
 use super::*;
 
 const VIDEO_DIR: &str = "/work/shared/data/video";
