@@ -1,6 +1,7 @@
 //! The decoder: packets in, [`Frame`]s out, one video stream from start to end.
 //!
-//! In: a file opened by `open.rs`. Out: an iterator over [`Frame`]s, then [`DecodeStats`].
+//! In: a file opened by `open.rs`. Out: an iterator over [`Frame`]s, then [`DecodeStats`] and
+//! [`Completeness`] once it has ended.
 //!
 //! Invariants (see also the stage's module docs):
 //! - End of file ends the iterator with `None`. A read failure yields the frames the decoder
@@ -21,7 +22,9 @@ use ffmpeg_next as ff;
 
 use super::convert::FrameConverter;
 use super::open::{check_size, open_stream};
-use super::{DecodeError, DecodeOptions, DecodeStats, Frame, Pts, Sampler, VideoInfo, init};
+use super::{
+    Completeness, DecodeError, DecodeOptions, DecodeStats, Frame, Pts, Sampler, VideoInfo, init,
+};
 
 /// With nothing decoded yet, give up after this many rejected packets instead of reading the
 /// whole file (e.g. a codec FFmpeg knows but cannot actually decode).
@@ -48,7 +51,7 @@ enum State {
 ///     let frame = frame?;
 ///     println!("{} at {:.3} s", frame.index, frame.timestamp_s);
 /// }
-/// println!("{:?}", decoder.stats());
+/// println!("{:?} {:?}", decoder.stats(), decoder.completeness());
 /// # Ok::<(), fer_batch::decode::DecodeError>(())
 /// ```
 pub struct Decoder {
@@ -70,6 +73,10 @@ pub struct Decoder {
     last_step: Option<i64>,
     /// One frame duration in ticks derived from the average frame rate, if known.
     nominal_step: Option<i64>,
+    /// How long the container says the stream is, when it says so (see [`Completeness`]).
+    declared_s: Option<f64>,
+    /// Duration (ticks) of the last decoded frame, for [`Completeness::decoded_s`].
+    last_duration: Option<i64>,
     sampler: Sampler,
     stats: DecodeStats,
 }
@@ -107,6 +114,8 @@ impl Decoder {
             last_ts: None,
             last_step: None,
             nominal_step: opened.timing.nominal_step,
+            declared_s: opened.timing.declared_s,
+            last_duration: None,
             sampler: Sampler::new(opts.sample_fps),
             stats: DecodeStats::default(),
         })
@@ -120,6 +129,24 @@ impl Decoder {
     /// Frames decoded, emitted and skipped so far.
     pub fn stats(&self) -> DecodeStats {
         self.stats
+    }
+
+    /// How much of the declared stream was decoded so far; after the iterator has ended, whether
+    /// the recording was cut short (see [`Completeness`] for the rule).
+    pub fn completeness(&self) -> Completeness {
+        let decoded_s = match (self.last_ts, self.start_ts) {
+            (Some(last), Some(start)) => {
+                let end = last.saturating_add(self.last_duration.unwrap_or(0));
+                Pts::new(end, self.info.time_base).seconds_since(start)
+            }
+            _ => 0.0,
+        };
+        let frame_s = [self.last_step, self.nominal_step]
+            .into_iter()
+            .flatten()
+            .find(|&step| step > 0)
+            .map(|step| self.info.time_base.seconds(step));
+        Completeness::judge(self.declared_s, decoded_s, frame_s)
     }
 
     fn decode_error(&self, reason: impl Into<String>) -> DecodeError {
@@ -257,6 +284,7 @@ impl Decoder {
         self.stats.decoded += 1;
 
         let ts = self.frame_timestamp();
+        self.last_duration = Some(self.frame_step());
         let start = *self.start_ts.get_or_insert(ts);
         let pts = Pts::new(ts, self.info.time_base);
         let timestamp_s = pts.seconds_since(start);

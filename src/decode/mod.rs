@@ -5,7 +5,9 @@
 //! Out: a [`Decoder`], which describes the stream ([`VideoInfo`]) and iterates over
 //! [`Frame`]s: luma only, tightly packed, rotated upright, with exact rational timestamps.
 //! Only when [`DecodeOptions::rgb`] asks for it does a frame also carry RGB24 pixels (for
-//! drawing on the footage; the analysis path never pays for the colour conversion).
+//! drawing on the footage; the analysis path never pays for the colour conversion). Once the
+//! iterator has ended, [`Decoder::stats`] counts what was decoded and skipped, and
+//! [`Decoder::completeness`] says whether the recording was cut short ([`Completeness`]).
 //!
 //! The way back out is [`encode`]: a [`VideoEncoder`] writes RGB frames with their source
 //! timestamps to a new video file (the annotated video of `fer-batch annotate`).
@@ -25,7 +27,9 @@
 //! - End of file ends the iterator with `None`; it is not an error. A stream that fails
 //!   part-way yields the frames decoded before the damage, then at most one error, then `None`.
 //! - Damaged packets in an otherwise good stream are skipped and counted
-//!   ([`DecodeStats::corrupt_skipped`]); a stream from which nothing decodes is an error.
+//!   ([`DecodeStats::corrupt_skipped`]); a stream from which nothing decodes is an error. A
+//!   file whose end is missing decodes up to the cut without an error; [`Completeness`] is
+//!   how a caller learns about it.
 //! - Timestamps are the decoder's best-effort timestamps, strictly increasing, kept rational
 //!   ([`Pts`]) and turned into seconds from the stream start only in [`Frame::timestamp_s`].
 //! - Luma is full range (0–255): limited-range ("TV", 16–235) video is expanded, matching what
@@ -163,6 +167,59 @@ pub struct DecodeStats {
     pub emitted: u64,
     /// Damaged packets (or frames) that were skipped.
     pub corrupt_skipped: u64,
+}
+
+/// Whether a video was decoded to the end its container declares: how a caller tells a
+/// recording that was cut short (a recorder that died, a copy that stopped) from a complete one.
+///
+/// Such a file decodes without an error up to the cut, and FFmpeg does not say that the end
+/// came early either: with the index in front, the MP4 demuxer answers end-of-file where the
+/// data stops, and only the last, partial packet is rejected (one
+/// [`DecodeStats::corrupt_skipped`], as for any damaged packet). So the durations are the
+/// evidence.
+///
+/// The rule ([`Completeness::judge`]): `truncated` when the container declares a duration and
+/// the decoded duration falls short of it by more than [`TRUNCATION_TOLERANCE_S`] or
+/// [`TRUNCATION_TOLERANCE_FRAMES`] frame durations, whichever is longer. Complete files agree
+/// to within a frame (the 8 shared sample clips: exactly, or 0.025 s longer than declared);
+/// their first halves fall 2.4–35 s short. Without a declared duration (one only guessed from
+/// the bitrate, or only the container's while the file holds other streams that may outlast
+/// the video) nothing is flagged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Completeness {
+    /// The video's duration as the container states it, in seconds: the stream's own, else the
+    /// container's when the video is its only stream (`None`: unknown, or only guessed from
+    /// the bitrate).
+    pub declared_s: Option<f64>,
+    /// Seconds from the stream start to the end of the last decoded frame (its timestamp plus
+    /// its duration); `0` when nothing was decoded.
+    pub decoded_s: f64,
+    /// The verdict: the declared duration was not reached (see the rule above).
+    pub truncated: bool,
+}
+
+/// Shortfall (seconds) below which a video counts as complete, however short its frames.
+pub const TRUNCATION_TOLERANCE_S: f64 = 0.5;
+
+/// Shortfall (frame durations) below which a video counts as complete, for low frame rates.
+pub const TRUNCATION_TOLERANCE_FRAMES: f64 = 2.0;
+
+impl Completeness {
+    /// Applies the rule to a `declared_s` and `decoded_s` duration, with `frame_s` one frame
+    /// duration (if known).
+    pub fn judge(declared_s: Option<f64>, decoded_s: f64, frame_s: Option<f64>) -> Self {
+        let tolerance_s = frame_s
+            .filter(|s| s.is_finite())
+            .map_or(TRUNCATION_TOLERANCE_S, |frame_s| {
+                (TRUNCATION_TOLERANCE_FRAMES * frame_s).max(TRUNCATION_TOLERANCE_S)
+            });
+        let truncated = declared_s.is_some_and(|declared| declared - decoded_s > tolerance_s);
+        Self {
+            declared_s,
+            decoded_s,
+            truncated,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! In: the opened input and its video stream. Out: [`VideoInfo`] (size, rotation, time base,
 //! rate, duration, codec, creation time) and the [`StreamTiming`] the decoder needs to turn
-//! raw timestamps into seconds.
+//! raw timestamps into seconds and to judge whether the whole stream was decoded.
 //!
 //! Invariants:
 //! - Rotation is a quarter turn (0/90/180/270) read as FFmpeg 5.1's autorotate reads it:
@@ -26,6 +26,10 @@ pub(super) struct StreamTiming {
     pub(super) start_ts: Option<i64>,
     /// One frame duration in ticks derived from the average frame rate, if known.
     pub(super) nominal_step: Option<i64>,
+    /// The video's duration as the container states it (header, or measured from timestamps):
+    /// the stream's own, else the container's when the video is its only stream; `None` when
+    /// unknown or only guessed from the bitrate. What a complete file decodes to.
+    pub(super) declared_s: Option<f64>,
 }
 
 /// Reads the metadata of `stream` (one of `input`'s streams), whose coded frames are
@@ -43,11 +47,11 @@ pub(super) fn probe_stream(
         .map(rational_from_av)
         .find(|rate| rate.is_positive())
         .and_then(Rational::to_f64);
-    let duration_s = positive(stream.duration())
-        .map(|ticks| time_base.seconds(ticks))
-        .or_else(|| {
-            positive(input.duration()).map(|us| us as f64 / f64::from(av_sys::AV_TIME_BASE))
-        })
+    let stream_duration_s = positive(stream.duration()).map(|ticks| time_base.seconds(ticks));
+    let container_duration_s =
+        positive(input.duration()).map(|us| us as f64 / f64::from(av_sys::AV_TIME_BASE));
+    let duration_s = stream_duration_s
+        .or(container_duration_s)
         .filter(|s| s.is_finite());
     let frames_estimate = u64::try_from(stream.frames())
         .ok()
@@ -78,6 +82,16 @@ pub(super) fn probe_stream(
     } else {
         (coded_height, coded_width)
     };
+    // The container's duration is the longest stream's (e.g. audio that outlasts the video),
+    // so it only stands for the video's when the video is all the file holds.
+    let declared_s = if duration_from_bitrate(input) {
+        None
+    } else if input.nb_streams() == 1 {
+        stream_duration_s.or(container_duration_s)
+    } else {
+        stream_duration_s
+    }
+    .filter(|s| s.is_finite());
     let info = VideoInfo {
         path: path.to_owned(),
         width,
@@ -95,8 +109,21 @@ pub(super) fn probe_stream(
     let timing = StreamTiming {
         start_ts,
         nominal_step,
+        declared_s,
     };
     (info, timing)
+}
+
+/// Whether FFmpeg only guessed the durations from the file size and bitrate (no stream
+/// states its duration and the format has no timestamps to measure it from).
+fn duration_from_bitrate(input: &AvInput) -> bool {
+    // SAFETY: `input` owns a valid, opened format context; this reads a plain enum field
+    // that `avformat_find_stream_info` has set.
+    let method = unsafe { (*input.as_ptr()).duration_estimation_method };
+    matches!(
+        method,
+        av_sys::AVDurationEstimationMethod::AVFMT_DURATION_FROM_BITRATE
+    )
 }
 
 fn rational_from_av(value: ff::Rational) -> Rational {
