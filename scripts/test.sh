@@ -1,21 +1,52 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, integration tests on real footage from ../shared/data
-# (skipped with a note where that folder is absent), SQL checks through DuckDB and pyarrow,
-# then the `cuda` feature (issue 8): built against PyPI's libtorch (scripts/torch-env.sh
-# installs it into .torch-venv on first use) and tested on libtorch's CPU device.
-# Installs its own system dependencies first (idempotent), so it runs on a fresh machine.
+# The whole test suite: formatting and lints, unit tests, integration tests on real footage from
+# ../shared/data (skipped with a note where that folder is absent), SQL checks through DuckDB and
+# pyarrow, the path and vendored crates, then the `cuda` feature (issue 8): built against PyPI's
+# libtorch (scripts/torch-env.sh installs it into .torch-venv on first use) and tested on
+# libtorch's CPU device. Installs its own system dependencies first (idempotent), so it runs on a
+# fresh machine. Each phase ends with a `== <phase> took Ns` line, and the run with the total.
+#
+# Where the time goes on a fresh 2-core machine, and what keeps it down:
+# - `clippy` checks every dependency once in check mode (metadata only, no code generation);
+#   `test` then builds them once in the dev profile, for the lib, the binary, the integration
+#   test, the benches and the examples together (one cargo invocation, one build graph).
+# - The `cuda` feature changes burn's features, so everything above burn is built again (in
+#   target/cuda, so that it does not overwrite the default build). That build is only worth its
+#   cost for what differs: the libtorch code path. So the phase builds only the lib tests and the
+#   integration test (no benches, no examples, no second check) and runs only the tests that
+#   compare libtorch with the default backend (the `libtorch_*` equivalence tests) and its
+#   device error (`a_missing_cuda_device_is_a_clear_error`); the rest of the suite does not
+#   depend on the backend and already ran above. The cuda-only lines are compiled by that
+#   build, so a compile error or warning in them still shows here.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+
+started=$SECONDS
+# `phase NAME CMD…`: runs CMD (stderr into stdout, for logs) and prints how long it took; a
+# failing phase ends the run.
+phase() {
+  local name=$1 t0=$SECONDS
+  shift
+  echo "== $name"
+  if ! "$@" 2>&1; then
+    echo "== $name FAILED after $((SECONDS - t0))s"
+    exit 1
+  fi
+  echo "== $name took $((SECONDS - t0))s"
+}
+
+phase "deps: system packages and the Python venv" bash scripts/deps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export FER_REQUIRE_SQL=1 FER_REQUIRE_BROWSER=1
-cargo test --all-targets 2>&1
-echo "== vendored rustface: its patches checked against upstream 0.1.7's code"
-cargo test -p rustface --lib 2>&1
-echo "== sldcnn-cpu: the CPU inference kernels against a reference convolution"
-cargo test -p sldcnn-cpu 2>&1
-echo "== yunet-cpu: the face detector's kernels and decoding"
-cargo test -p yunet-cpu 2>&1
-echo "== the cuda feature (libtorch), tested on libtorch's CPU device"
-bash scripts/torch-env.sh cargo test --features cuda --lib 2>&1
-bash scripts/torch-env.sh cargo test --features cuda --test integration -- model:: 2>&1
+
+phase "fmt: rustfmt --check" cargo fmt --check
+phase "clippy: every target, warnings are errors" cargo clippy --all-targets -- -D warnings
+phase "test: unit, integration, SQL, benches and examples" cargo test --all-targets
+# sldcnn-cpu: the CPU inference kernels against a reference convolution; yunet-cpu: the face
+# detector's kernels and decoding; rustface: its patches checked against upstream 0.1.7's code.
+phase "crates: sldcnn-cpu and yunet-cpu" cargo test -p sldcnn-cpu -p yunet-cpu
+phase "crates: vendored rustface" cargo test -p rustface --lib
+phase "cuda: libtorch against the default backend, on libtorch's CPU device" \
+  bash scripts/torch-env.sh cargo test --features cuda --lib --test integration -- \
+  libtorch a_missing_cuda_device_is_a_clear_error
+echo "== all phases took $((SECONDS - started))s"

@@ -102,10 +102,10 @@ impl Aggregator {
     pub fn push(&mut self, frame: &TrackedFrame) -> Vec<CrowdWindow> {
         let idx = (frame.timestamp_s.max(0.0) / self.window_s).floor() as u64;
         let mut closed = Vec::new();
-        if self.current.as_ref().is_some_and(|(i, _)| *i != idx) {
-            if let Some((i, acc)) = self.current.take() {
-                closed.push(self.close(i, acc));
-            }
+        if self.current.as_ref().is_some_and(|(i, _)| *i != idx)
+            && let Some((i, acc)) = self.current.take()
+        {
+            closed.push(self.close(i, acc));
         }
         let (_, acc) = self.current.get_or_insert_with(|| (idx, WindowAcc::default()));
         acc.frames += 1;
@@ -149,8 +149,8 @@ impl Aggregator {
             }
         }
         if acc.faces > 0 {
-            for i in 0..Expression::COUNT {
-                mean[i] = (acc.sum[i] / acc.faces as f64) as f32;
+            for (mean, sum) in mean.iter_mut().zip(acc.sum) {
+                *mean = (sum / acc.faces as f64) as f32;
             }
         }
         let dominant = (people > 0).then(|| {

@@ -154,7 +154,7 @@ impl SldcnnConfig {
                 return Err(format!("{name} must be odd, got {v}"));
             }
         }
-        let min_side = self.input_size / self.stem_stride.max(1) >> (self.block_layers.len() - 1);
+        let min_side = (self.input_size / self.stem_stride.max(1)) >> (self.block_layers.len() - 1);
         if min_side < 2 {
             return Err(format!(
                 "input-size {} is too small for {} blocks",

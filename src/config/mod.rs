@@ -302,7 +302,7 @@ impl Options {
         detect.validate().map_err(|e| val("detect", e.to_string()))?;
         let sample_fps = match self.decode.sample_fps {
             Some(f) if !(f >= 0.0 && f.is_finite()) => return Err(val("decode.sample-fps", format!("must be ≥ 0, got {f}"))),
-            Some(f) if f == 0.0 => None,
+            Some(0.0) => None,
             other => other,
         };
         let detect_every = self.detect.every_n_frames.unwrap_or(1);

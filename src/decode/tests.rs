@@ -2,9 +2,14 @@
 //! temporary directory, and the real clips in `/work/shared/data/video` (skipped with a note
 //! when that folder or the CLI is missing).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::convert::{LIMITED_TO_FULL_RANGE, rotate_pixels};
+use super::probe::{
+    display_matrix_from_bytes, rfc3339_from_tag, rotation_from_display_matrix, snap_to_quarter_turn,
+};
 use super::*;
 
 const VIDEO_DIR: &str = "/work/shared/data/video";
@@ -504,6 +509,9 @@ fn truncated_mp4_delivers_frames_before_the_cut() {
     let bytes = std::fs::read(&full).expect("read");
     let (total, _, _) = decode_all(&full, &DecodeOptions::default());
     assert_eq!(total.len(), 30);
+    let (complete, _) = completeness_of(&full);
+    assert!(!complete.truncated, "{complete:?}");
+    assert!((complete.decoded_s - 3.0).abs() < 1e-9, "{complete:?}");
 
     // Index first (faststart), media cut off at 60 %.
     let cut = dir.path().join("truncated-faststart.mp4");
@@ -521,6 +529,10 @@ fn truncated_mp4_delivers_frames_before_the_cut() {
         "{frames} frames from a 60 % file"
     );
     eprintln!("truncated clip: {items:?}, {:?}", decoder.stats());
+    let complete = decoder.completeness();
+    assert!(complete.truncated, "{complete:?}");
+    assert!((complete.declared_s.expect("declared") - 3.0).abs() < 0.01);
+    assert!(complete.decoded_s < 2.0, "{complete:?}");
 
     // Index last (the default), so the cut removes it: FFmpeg cannot open the file.
     let plain = dir.path().join("plain.mp4");
@@ -904,4 +916,90 @@ fn classroom_wide_sampled_at_5_fps() {
             .iter()
             .all(|f| f.timestamp_s <= duration && f.max_luma > 50)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completeness: declared against decoded duration (issue 19)
+
+#[test]
+fn completeness_rule_allows_a_frame_or_two_and_flags_real_shortfalls() {
+    let judge =
+        |declared, decoded, frame_s| Completeness::judge(declared, decoded, frame_s).truncated;
+    // Complete files: equal, or off by rounding or a missing last frame.
+    assert!(!judge(Some(10.0), 10.0, Some(1.0 / 30.0)));
+    assert!(!judge(Some(10.0), 9.6, Some(1.0 / 30.0)));
+    // Low frame rates get two frames of slack.
+    assert!(!judge(Some(10.0), 8.5, Some(1.0)));
+    assert!(judge(Some(10.0), 7.9, Some(1.0)));
+    // Issue 19: 12 of 30 frames at 5 fps.
+    assert!(judge(Some(6.0), 2.4, Some(0.2)));
+    // Nothing decoded at all, or no frame duration known.
+    assert!(judge(Some(6.0), 0.0, None));
+    assert!(!judge(Some(6.0), 5.6, None));
+    // Longer than declared is not truncated; without a declared duration nothing is.
+    assert!(!judge(Some(6.0), 7.0, Some(0.2)));
+    assert!(!judge(None, 0.5, Some(0.2)));
+    assert_eq!(Completeness::default().declared_s, None);
+}
+
+/// Decodes every frame of `path` (emitting one per second, to keep it cheap) and returns how
+/// complete it was.
+fn completeness_of(path: &Path) -> (Completeness, DecodeStats) {
+    let opts = DecodeOptions {
+        sample_fps: Some(1.0),
+        ..DecodeOptions::default()
+    };
+    let mut decoder = Decoder::open(path, &opts).expect("open");
+    for item in &mut decoder {
+        item.expect("frame");
+    }
+    (decoder.completeness(), decoder.stats())
+}
+
+#[test]
+fn shared_clips_are_complete_and_their_cut_copies_truncated() {
+    let Ok(entries) = std::fs::read_dir(VIDEO_DIR) else {
+        eprintln!("note: {VIDEO_DIR} not found; skipping");
+        return;
+    };
+    let mut clips: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "mp4"))
+        .collect();
+    clips.sort();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cut_copies = 0;
+    for clip in &clips {
+        let (complete, stats) = completeness_of(clip);
+        eprintln!("{}: {complete:?} {stats:?}", clip.display());
+        let declared = complete.declared_s.expect("mp4 declares its duration");
+        assert!(!complete.truncated, "{}: {complete:?}", clip.display());
+        assert!((declared - complete.decoded_s).abs() < 0.05, "{complete:?}");
+
+        // The first half of the file, as a recorder that died would leave it: clips with the
+        // index in front still open and decode up to the cut, which is reported.
+        let bytes = std::fs::read(clip).expect("read");
+        let name = clip.file_name().expect("file name");
+        let cut = dir.path().join(name);
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+        if Decoder::open(&cut, &DecodeOptions::default()).is_err() {
+            continue; // index at the end: the cut copy is not media at all
+        }
+        let (cut_complete, cut_stats) = completeness_of(&cut);
+        eprintln!(
+            "{} (first half): {cut_complete:?} {cut_stats:?}",
+            cut.display()
+        );
+        assert!(
+            cut_complete.truncated,
+            "{}: {cut_complete:?}",
+            cut.display()
+        );
+        assert_eq!(cut_complete.declared_s, complete.declared_s);
+        assert!(cut_complete.decoded_s < declared * 0.8, "{cut_complete:?}");
+        cut_copies += 1;
+    }
+    if clips.len() >= 8 {
+        assert!(cut_copies >= 3, "the three clips with the index in front");
+    }
 }

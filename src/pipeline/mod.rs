@@ -10,7 +10,8 @@
 //! while the next chunk is detected, so all three overlap.
 //!
 //! In: a [`VideoInput`], resolved [`Settings`], a [`ClassifierService`] and a [`VideoSink`].
-//! Out: a [`VideoReport`] (counts and timings), or a [`PipelineError`] that names the file.
+//! Out: a [`VideoReport`] (counts, timings, and whether the recording was complete), or a
+//! [`PipelineError`] that names the file.
 //! Memory is bounded: at most a few chunks of frames are alive at any time.
 
 pub mod output;
@@ -28,7 +29,7 @@ use rayon::prelude::*;
 use crate::aggregate::{Aggregator, CrowdWindow, PersonSummary};
 use crate::align::align;
 use crate::config::Settings;
-use crate::decode::{DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
+use crate::decode::{Completeness, DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
 use crate::detect::{DetectorKind, Detection, DetectorModel, FaceDetector, FrameView};
 use crate::imageops::GrayView;
 use crate::track::{FaceObservation, FrameObservation, SceneSignature, TrackedFrame, Tracker};
@@ -132,6 +133,9 @@ pub struct VideoReport {
     pub corrupt_skipped: u64,
     /// Frames on which the detector ran.
     pub frames_detected: u64,
+    /// Declared against decoded duration: `truncated` when the recording ends before the
+    /// container says it does (see [`Completeness`] for the rule).
+    pub completeness: Completeness,
     /// Wall time (s).
     pub seconds: f64,
     /// Per-stage split.
@@ -253,7 +257,7 @@ impl Pipeline {
                         break;
                     }
                 }
-                (decoder.stats(), thread_cpu_seconds())
+                (decoder.stats(), decoder.completeness(), thread_cpu_seconds())
             })
             .map_err(|e| PipelineError::Sink { path: input.path.clone(), reason: format!("cannot start decode thread: {e}") })?;
 
@@ -317,7 +321,7 @@ impl Pipeline {
             self.finish_chunk(last, &mut tracker, &mut aggregator, &mut *sink, &mut report).map_err(chunk_err)?;
             reporter.on_frames(input, report.frames_processed, report.faces);
         }
-        let (stats, decode_cpu) = decode_thread.join().unwrap_or_default();
+        let (stats, completeness, decode_cpu) = decode_thread.join().unwrap_or_default();
         report.stages.decode_s = decode_cpu;
         if let Some(e) = decode_error {
             // Frames before the damage were processed; the video as a whole still failed.
@@ -340,6 +344,7 @@ impl Pipeline {
         sink.windows(&windows).map_err(sink_err)?;
         report.frames_decoded = stats.decoded;
         report.corrupt_skipped = stats.corrupt_skipped;
+        report.completeness = completeness;
         report.seconds = t_start.elapsed().as_secs_f64();
         sink.finish(&persons, &report).map_err(sink_err)?;
         report.stages.write_s += t_write.elapsed().as_secs_f64();

@@ -75,7 +75,10 @@ pub struct ReportData {
     pub thumbnails: Vec<(String, Vec<u8>)>,
 }
 
-fn read(path: &Path) -> Result<(Vec<RecordBatch>, Vec<(String, String)>), ReportError> {
+/// A table read back: its record batches and its key-value metadata.
+type TableContents = (Vec<RecordBatch>, Vec<(String, String)>);
+
+fn read(path: &Path) -> Result<TableContents, ReportError> {
     crate::sink::read_table(path).map_err(|e| ReportError::Read { path: path.to_path_buf(), reason: e.to_string() })
 }
 
@@ -224,7 +227,7 @@ pub fn timeline_svg(windows: &[WindowPoint], id: &str) -> String {
     let mut s = format!(r#"<svg id="{id}" class="timeline" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="share of people per expression over time">"#);
     axes(&mut s, t_end, "% of people");
     // One polygon per expression and run of consecutive windows with people.
-    for k in 0..7 {
+    for (k, (expression, color)) in Expression::ALL.iter().zip(COLORS).enumerate() {
         let mut runs: Vec<Vec<&WindowPoint>> = Vec::new();
         for w in windows {
             if w.people > 0.0 {
@@ -251,7 +254,7 @@ pub fn timeline_svg(windows: &[WindowPoint], id: &str) -> String {
             d += &pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect::<Vec<_>>().join(" L");
             d += " Z ";
         }
-        let _ = write!(s, r#"<path class="series" data-expression="{}" d="{}" fill="{}" stroke="none"/>"#, Expression::ALL[k].name(), d.trim(), COLORS[k]);
+        let _ = write!(s, r#"<path class="series" data-expression="{}" d="{}" fill="{}" stroke="none"/>"#, expression.name(), d.trim(), color);
     }
     s + "</svg>"
 }
@@ -302,9 +305,9 @@ pub fn persons_svg(persons: &[PersonBar], id: &str, limit: usize) -> String {
         let _ = write!(s, r#"<text x="0" y="{:.1}" font-size="11">#{} ({:.0})</text>"#, y + 12.0, p.person_id, p.frames);
         let mut x = 90.0;
         let total: f64 = p.mean.iter().sum::<f64>().max(1e-9);
-        for k in 0..7 {
-            let w = (W - 200.0) * p.mean[k] / total;
-            let _ = write!(s, r#"<rect class="series" data-expression="{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{}" fill="{}"/>"#, Expression::ALL[k].name(), row_h - 4.0, COLORS[k]);
+        for ((mean, expression), color) in p.mean.iter().zip(Expression::ALL).zip(COLORS) {
+            let w = (W - 200.0) * mean / total;
+            let _ = write!(s, r#"<rect class="series" data-expression="{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{}" fill="{}"/>"#, expression.name(), row_h - 4.0, color);
             x += w;
         }
         let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#, W - 100.0, y + 12.0, esc(&p.dominant));

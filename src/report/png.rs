@@ -36,11 +36,11 @@ pub fn timeline_png(videos: &[(&str, &[WindowPoint])]) -> RgbImage {
         for w in windows.iter().filter(|w| w.people > 0.0) {
             let (x0, x1) = (xpix(w.start_s), xpix(w.end_s).max(xpix(w.start_s) + 1));
             let mut acc = 0.0;
-            for k in 0..7 {
-                let y_hi = bottom - ((bottom - top) as f64 * (acc + w.pct[k]) / 100.0).round() as u32;
+            for (pct, color) in w.pct.iter().zip(COLORS) {
+                let y_hi = bottom - ((bottom - top) as f64 * (acc + pct) / 100.0).round() as u32;
                 let y_lo = bottom - ((bottom - top) as f64 * acc / 100.0).round() as u32;
-                fill(&mut img, x0, y_hi, x1, y_lo, hex(COLORS[k]));
-                acc += w.pct[k];
+                fill(&mut img, x0, y_hi, x1, y_lo, hex(color));
+                acc += pct;
             }
         }
         fill(&mut img, left, bottom, right, bottom + 2, black);

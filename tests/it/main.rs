@@ -11,4 +11,5 @@ mod model;
 mod report;
 mod run;
 mod sql;
+mod truncated;
 mod util;
