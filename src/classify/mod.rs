@@ -251,6 +251,17 @@ impl Classifier {
         Ok(Self { engine: Engine::new(model, device, dev, &info.config)?, info, flip_tta: false })
     }
 
+    /// The classifier the command-line flags ask for: random weights with `untrained` (tests
+    /// only), else the model in `dir` or the shipped one; flip TTA with `tta`.
+    pub fn load(dir: Option<&std::path::Path>, untrained: bool, device: ComputeDevice, tta: bool) -> Result<Self, ClassifyError> {
+        let c = if untrained {
+            Self::untrained(SldcnnConfig::compact(20), 0, device)?
+        } else {
+            Self::new(&weights::ModelArtifact::load(dir)?, device)?
+        };
+        Ok(c.with_flip_tta(tta))
+    }
+
     /// Also classify the mirrored crop and average the two (test-time augmentation).
     pub fn with_flip_tta(mut self, on: bool) -> Self {
         self.flip_tta = on;

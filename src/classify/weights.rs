@@ -69,6 +69,14 @@ impl ModelArtifact {
         format!("{}@{}", self.name, &self.hash[..12])
     }
 
+    /// The model in `dir` (`--model DIR`), or else the one shipped in the binary.
+    pub fn load(dir: Option<&Path>) -> Result<Self, WeightsError> {
+        match dir {
+            Some(dir) => Self::from_dir(dir),
+            None => Self::shipped(),
+        }
+    }
+
     /// Reads an artifact directory.
     pub fn from_dir(dir: &Path) -> Result<Self, WeightsError> {
         let cfg_path = dir.join(CONFIG_FILE);

@@ -283,9 +283,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATTERN")]
     pub glob: Option<String>,
     /// Output. A file (NAME.parquet): the per-face table, with NAME.persons.parquet and
-    /// NAME.crowd.parquet beside it. A directory (ends with / or exists): a Hive-partitioned
-    /// dataset, table=T/date=YYYY-MM-DD/camera=NAME/part-ID.parquet, one part per video;
-    /// reruns add new videos and skip those already there.
+    /// NAME.crowd.parquet beside it. A directory (ends with / or exists) or s3://bucket/prefix/:
+    /// a Hive-partitioned dataset, table=T/date=YYYY-MM-DD/camera=NAME/part-ID.parquet, one
+    /// part per video; reruns add new videos and skip those already there. S3 settings come
+    /// from the AWS_* environment variables (AWS_ENDPOINT_URL for S3-compatible servers).
     #[arg(long, short)]
     pub out: PathBuf,
     /// Pipeline preset (classroom, traffic) or path to a pipeline TOML file.
@@ -340,10 +341,40 @@ pub struct RunArgs {
     /// the `cuda` build).
     #[arg(long, default_value = "cpu")]
     pub device: ComputeDevice,
+    /// Split the inputs into this many shards and analyse one of them (array jobs: Slurm,
+    /// Kubernetes Indexed Jobs, AWS Batch). Every task must pass the same count, also when
+    /// rerunning some indices only. The rule: largest file first, to the shard with the fewest
+    /// bytes so far.
+    #[arg(long, value_name = "N")]
+    pub shard_count: Option<u32>,
+    /// This task's shard, 0-based. Default: from SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX or
+    /// AWS_BATCH_JOB_ARRAY_INDEX, in that order.
+    #[arg(long, value_name = "I", requires = "shard_count")]
+    pub shard_index: Option<u32>,
+    /// What a truncated recording does (decoded clearly shorter than its container declares,
+    /// e.g. a recorder that died): `warn` keeps its results, names it on stderr and records
+    /// both durations in the report and the tables' metadata; `fail` also counts it as failed
+    /// (exit 1) and publishes nothing for it, so a rerun tries it again. A video of which
+    /// nothing could be decoded fails either way.
+    #[arg(long, value_enum, default_value_t = OnTruncated::Warn)]
+    pub on_truncated: OnTruncated,
+    /// Print this run's (shard's) videos, one per line as `todo<TAB>PATH` or `done<TAB>PATH`
+    /// (its results exist), and exit without analysing anything.
+    #[arg(long)]
+    pub dry_run: bool,
     /// After the run, also write the video with the results drawn on it (as `fer-batch
     /// annotate` does) to this file (.mp4, .mkv, …). Only with a single video file input.
     #[arg(long, value_name = "OUT_VIDEO", conflicts_with = "manifest")]
     pub annotate: Option<PathBuf>,
+}
+
+/// `--on-truncated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnTruncated {
+    /// Keep the results, warn, record the durations.
+    Warn,
+    /// Count the video as failed and publish nothing for it.
+    Fail,
 }
 
 /// `fer-batch classify`.

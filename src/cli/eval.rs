@@ -25,17 +25,9 @@ pub(super) fn load_splits(
     Ok(dataset::load_fer2013_with_labels(data, splits, fp.as_deref())?)
 }
 
-/// Loads `--model DIR` or the shipped model.
-pub(super) fn load_artifact(model: Option<&std::path::Path>) -> anyhow::Result<ModelArtifact> {
-    Ok(match model {
-        Some(dir) => ModelArtifact::from_dir(dir)?,
-        None => ModelArtifact::shipped()?,
-    })
-}
-
 pub(super) fn run(a: EvalArgs, _g: &GlobalArgs) -> anyhow::Result<Status> {
     let split = Split::parse(&a.split).with_context(|| format!("unknown split {:?}: use private, public or train", a.split))?;
-    let artifact = load_artifact(a.model.as_deref())?;
+    let artifact = ModelArtifact::load(a.model.as_deref())?;
     let classifier = Classifier::new(&artifact, a.device)?.with_flip_tta(a.tta);
     let sets = load_splits(&a.data, &[split], a.labels, a.ferplus.as_deref())?;
     let ds = &sets[&split];

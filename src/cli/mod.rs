@@ -1,5 +1,14 @@
 //! The command-line edge: argument parsing (clap), progress display (indicatif), error
 //! reporting and exit codes. The only place that uses `anyhow` and `indicatif`.
+//!
+//! Exit codes, the same for every command, so that schedulers can act on them:
+//!
+//! | code | meaning | retry? |
+//! |---|---|---|
+//! | 0 | everything done, or skipped as up to date | — |
+//! | 1 | some inputs failed, the others were written | yes (only the failed ones are redone) |
+//! | 2 | usage or configuration error (flags, config, model, unusable output); nothing was analysed | no |
+//! | 128+N | stopped by signal N (143 SIGTERM, 130 Ctrl-C, 129 SIGHUP); completed videos were kept | yes |
 
 mod annotate;
 mod args;
@@ -26,8 +35,11 @@ pub use args::{Cli, Command};
 pub enum Status {
     /// Everything succeeded (exit 0).
     Success,
-    /// Some inputs failed, the rest were processed (exit 1).
+    /// Some inputs failed, the rest were processed (exit 1: a retry may help).
     Partial,
+    /// Stopped by this signal; what had completed was kept (exit 128 + signal: 143 after
+    /// SIGTERM, 130 after Ctrl-C).
+    Interrupted(i32),
 }
 
 /// Entry point used by `main.rs`.
@@ -37,6 +49,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(Status::Success) => ExitCode::SUCCESS,
         Ok(Status::Partial) => ExitCode::from(1),
+        Ok(Status::Interrupted(sig)) => ExitCode::from(u8::try_from(128 + sig).unwrap_or(1)),
         Err(err) => {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;

@@ -1,14 +1,15 @@
-//! Parquet output of a run: each video writes its three tables to part files in a staging
-//! directory beside the output; only videos that complete are merged into the final files
-//! (or, in dataset form, renamed into their partitions), so a failed or interrupted video
-//! leaves nothing behind and a reader never sees a partial table.
+//! Parquet output of a run: each video writes its three tables to part files in the run's
+//! staging folder; only videos that complete are merged into the final files (single-file
+//! form) or published into their partitions (dataset form: renamed on a local file system,
+//! uploaded to S3, see [`store`]), so a failed or interrupted video leaves nothing behind and
+//! a reader never sees a partial table.
 //!
 //! In: [`TrackedFrame`]s, [`CrowdWindow`]s and [`PersonSummary`]s of each video. Out: the
-//! `faces`, `persons` and `crowd` Parquet files described in `schemas/`. The dataset form
-//! (Hive-partitioned part files, see [`dataset`]) writes each video's parts straight to their
-//! final paths instead.
+//! `faces`, `persons` and `crowd` Parquet files described in `schemas/`, at the paths of
+//! [`PartPaths`]; the dataset layout is in [`dataset`].
 
 pub mod dataset;
+pub mod store;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,12 +45,13 @@ pub struct PartPaths {
 }
 
 impl PartPaths {
-    /// Part files for video number `n` inside `staging`.
+    /// Part files for video number `n` inside `staging`. They are named `*.staged`, not
+    /// `*.parquet`, so that no `**/*.parquet` glob over a dataset picks them up mid-run.
     pub fn new(staging: &Path, n: usize) -> Self {
         Self {
-            faces: staging.join(format!("{n:06}.faces.parquet")),
-            persons: staging.join(format!("{n:06}.persons.parquet")),
-            crowd: staging.join(format!("{n:06}.crowd.parquet")),
+            faces: staging.join(format!("{n:06}.faces.staged")),
+            persons: staging.join(format!("{n:06}.persons.staged")),
+            crowd: staging.join(format!("{n:06}.crowd.staged")),
         }
     }
 }
@@ -125,14 +127,6 @@ impl PartSink {
         }
     }
 
-    /// Whether an existing file at a part path may be replaced even when it is not a
-    /// fer-batch table of this table and schema version (`true` by default: staging parts are
-    /// private; dataset parts pass the user's `--force`).
-    pub fn with_force_replace(mut self, force: bool) -> Self {
-        self.options.force_replace = force;
-        self
-    }
-
     fn utc(&self, t: f64) -> Option<i64> {
         self.start_utc_us.map(|s| s + (t * 1e6).round() as i64)
     }
@@ -201,7 +195,7 @@ impl VideoSink for PartSink {
         w.write_all(rows).map_err(e)
     }
 
-    fn finish(mut self: Box<Self>, persons: &[PersonSummary], _report: &VideoReport) -> Result<(), String> {
+    fn finish(mut self: Box<Self>, persons: &[PersonSummary], report: &VideoReport) -> Result<(), String> {
         let mut pw: TableWriter<PersonRow> = TableWriter::create(&self.parts.persons, &self.options).map_err(e)?;
         pw.write_all(persons.iter().map(|p| PersonRow {
             video: self.video.clone(),
@@ -216,11 +210,29 @@ impl VideoSink for PartSink {
             dominant_share: p.dominant_share,
         }))
         .map_err(e)?;
+        let mut faces = self.faces.take().ok_or("faces table not started")?;
+        let mut crowd = self.crowd.take().ok_or("crowd table not started")?;
+        for (key, value) in completeness_metadata(report) {
+            pw.append_metadata(key, &value);
+            faces.append_metadata(key, &value);
+            crowd.append_metadata(key, &value);
+        }
         pw.finish().map_err(e)?;
-        self.faces.take().ok_or("faces table not started")?.finish().map_err(e)?;
-        self.crowd.take().ok_or("crowd table not started")?.finish().map_err(e)?;
+        faces.finish().map_err(e)?;
+        crowd.finish().map_err(e)?;
         Ok(())
     }
+}
+
+/// How much of the recording was decoded, as part-file metadata: `declared_duration_s` (what
+/// the container declares; empty when unknown), `decoded_duration_s` and `truncated`.
+pub fn completeness_metadata(report: &VideoReport) -> [(&'static str, String); 3] {
+    let c = &report.completeness;
+    [
+        ("declared_duration_s", c.declared_s.map(|d| format!("{d:.3}")).unwrap_or_default()),
+        ("decoded_duration_s", format!("{:.3}", c.decoded_s)),
+        ("truncated", c.truncated.to_string()),
+    ]
 }
 
 /// Appends every record batch of the Parquet file `part` to `writer`.

@@ -254,6 +254,12 @@ impl<R: TableRow> TableWriter<R> {
         Ok(())
     }
 
+    /// Adds a key-value pair to the file's metadata (footer), e.g. a fact known only once all
+    /// rows are written.
+    pub fn append_metadata(&mut self, key: &str, value: &str) {
+        self.writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value.to_owned()));
+    }
+
     /// Writes the buffered rows and the footer, fsyncs, and renames the file into place
     /// (replacing an existing target atomically).
     #[tracing::instrument(skip_all, fields(table = %R::TABLE, path = ?self.path, rows, bytes))]

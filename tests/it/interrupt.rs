@@ -56,11 +56,12 @@ fn sigterm_keeps_finished_videos_and_a_rerun_does_only_the_rest() {
     signal(&child, "-TERM");
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "an interrupted batch is a partial result: {err}");
+    assert_eq!(o.status.code(), Some(143), "128 + SIGTERM, so that schedulers see the signal: {err}");
     assert!(err.contains("interrupted; 1 video(s) had completed"), "says what was finished: {err}");
     let (results, hidden) = files(Path::new(&out));
     assert_eq!(results.len(), 3, "only the finished video's tables: {results:?}");
     assert!(hidden.iter().all(|p| !p.to_string_lossy().contains(".tmp-")), "no temporaries after a clean stop: {hidden:?}");
+    assert!(!Path::new(&out).join("_staging").exists(), "the staging folder is removed after a clean stop");
     for r in &results {
         read_parquet(r); // complete, readable files
     }

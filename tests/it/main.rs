@@ -10,6 +10,7 @@ mod interrupt;
 mod model;
 mod report;
 mod run;
+mod shard;
 mod sql;
 mod truncated;
 mod util;
