@@ -38,13 +38,14 @@ const DECODE_FRAMES: usize = 60;
 const FRAME_INDEX: usize = 30;
 
 fn data_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("FER_BENCH_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/video"));
+    let dir = std::env::var_os("FER_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/video"));
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("stages: no clip directory {} (set FER_BENCH_DATA): skipping decode, detect and align; classify and track use synthetic inputs", dir.display());
+        eprintln!(
+            "stages: no clip directory {} (set FER_BENCH_DATA): skipping decode, detect and align; classify and track use synthetic inputs",
+            dir.display()
+        );
         None
     }
 }
@@ -160,7 +161,8 @@ fn classify(c: &mut Criterion, real: &[AlignedFace]) {
 /// 300 frames of `faces` (real detections or a synthetic row of boxes) drifting and jittering,
 /// one face missing on every 7th frame, a new face appearing half-way.
 fn track_input(faces: &[Detection]) -> Vec<FrameObservation> {
-    let synthetic: Vec<Detection> = (0..8).map(|i| Detection { bbox: BBox { x: 40.0 + 90.0 * i as f32, y: 120.0, w: 48.0, h: 48.0 }, score: 3.0, landmarks: None }).collect();
+    let synthetic: Vec<Detection> =
+        (0..8).map(|i| Detection { bbox: BBox { x: 40.0 + 90.0 * i as f32, y: 120.0, w: 48.0, h: 48.0 }, score: 3.0, landmarks: None }).collect();
     let base = if faces.is_empty() { &synthetic[..] } else { faces };
     (0..300u64)
         .map(|t| {

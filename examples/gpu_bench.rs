@@ -45,11 +45,7 @@ fn main() -> anyhow::Result<()> {
         println!("{d:>10}: accuracy {:.2}%, macro-F1 {:.4}, {:.0} faces/s at batch 256", report.accuracy * 100.0, report.macro_f1, test.len() as f64 / secs);
         results.push(scores);
     }
-    let max_diff = results[0]
-        .iter()
-        .zip(&results[1])
-        .flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs()))
-        .fold(0f32, f32::max);
+    let max_diff = results[0].iter().zip(&results[1]).flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs())).fold(0f32, f32::max);
     let same = results[0].iter().zip(&results[1]).filter(|(a, b)| a.label() == b.label()).count();
     println!("cpu vs {device}: max |Δp| = {max_diff:.2e} over {} faces × 7 classes; same label on {same}/{}", test.len(), test.len());
 
@@ -77,11 +73,7 @@ fn main() -> anyhow::Result<()> {
                 rate = m.images_per_sec;
             }
         })?;
-        println!(
-            "train {name} on {device}: {rate:.1} images/s over {n} images → a 28,709-image FER2013 epoch ≈ {:.0} s",
-            28_709.0 / rate.max(1e-9)
-        );
+        println!("train {name} on {device}: {rate:.1} images/s over {n} images → a 28,709-image FER2013 epoch ≈ {:.0} s", 28_709.0 / rate.max(1e-9));
     }
     Ok(())
 }
-

@@ -26,88 +26,38 @@ const UP: usize = 4;
 const BORDER: usize = 32;
 
 fn main() -> anyhow::Result<()> {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "../shared/data/fer2013/fer2013.csv.gz".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/fer2013/fer2013.csv.gz".into());
     let sets = load_fer2013(std::path::Path::new(&path), &[Split::PrivateTest])?;
     let ds = &sets[&Split::PrivateTest];
     let classifier = Classifier::new(&ModelArtifact::shipped()?, ComputeDevice::Cpu)?;
-    let settings = DetectSettings {
-        min_face_px: 16.0,
-        ..DetectSettings::for_detector(DetectorKind::Yunet)
-    };
+    let settings = DetectSettings { min_face_px: 16.0, ..DetectSettings::for_detector(DetectorKind::Yunet) };
     let mut detector = DetectorModel::embedded(DetectorKind::Yunet)?.detector(&settings)?;
     let side = ds.side * UP + 2 * BORDER;
     let (mut up, mut frame) = (Vec::new(), vec![128u8; side * side]);
-    let (mut labels, mut original, mut aligned, mut square) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut labels, mut original, mut aligned, mut square) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for i in 0..ds.len() {
-        let img = GrayView {
-            data: ds.image(i),
-            width: ds.side,
-            height: ds.side,
-        };
+        let img = GrayView { data: ds.image(i), width: ds.side, height: ds.side };
         resize(img, ds.side * UP, ds.side * UP, &mut up);
         for (y, row) in up.chunks_exact(ds.side * UP).enumerate() {
             frame[(y + BORDER) * side + BORDER..][..row.len()].copy_from_slice(row);
         }
-        let view = GrayView {
-            data: &frame,
-            width: side,
-            height: side,
-        };
-        let Some(best) = detector
-            .detect(FrameView {
-                gray: view,
-                rgb: None,
-            })
-            .into_iter()
-            .next()
-        else {
+        let view = GrayView { data: &frame, width: side, height: side };
+        let Some(best) = detector.detect(FrameView { gray: view, rgb: None }).into_iter().next() else {
             continue;
         };
-        let crop = |landmarks| {
-            align(
-                view,
-                &[best],
-                &AlignSettings {
-                    landmarks,
-                    ..AlignSettings::default()
-                },
-            )
-            .remove(0)
-            .crop
-        };
+        let crop = |landmarks| align(view, &[best], &AlignSettings { landmarks, ..AlignSettings::default() }).remove(0).crop;
         labels.push(ds.labels[i]);
         original.push(ds.image(i).to_vec());
         aligned.push(crop(true));
         square.push(crop(false));
     }
-    println!(
-        "PrivateTest: {} images, a face found in {} ({:.1}%)",
-        ds.len(),
-        labels.len(),
-        100.0 * labels.len() as f64 / ds.len() as f64
-    );
-    for (name, crops) in [
-        ("original FER2013 crop", &original),
-        ("aligned through the landmarks", &aligned),
-        ("square box crop, 10% margin", &square),
-    ] {
+    println!("PrivateTest: {} images, a face found in {} ({:.1}%)", ds.len(), labels.len(), 100.0 * labels.len() as f64 / ds.len() as f64);
+    for (name, crops) in [("original FER2013 crop", &original), ("aligned through the landmarks", &aligned), ("square box crop, 10% margin", &square)] {
         let refs: Vec<&[u8]> = crops.iter().map(|c| c.as_slice()).collect();
         let scores = classifier.classify(&refs, 256)?;
-        let report =
-            EvalReport::from_pairs(labels.iter().copied().zip(scores.iter().map(|s| s.label())));
-        let agree = scores
-            .iter()
-            .zip(&labels)
-            .filter(|(s, l)| s.label() == **l)
-            .count();
-        println!(
-            "{name:<32} accuracy {:.2}%  macro-F1 {:.3}  ({agree} right)",
-            100.0 * report.accuracy,
-            report.macro_f1
-        );
+        let report = EvalReport::from_pairs(labels.iter().copied().zip(scores.iter().map(|s| s.label())));
+        let agree = scores.iter().zip(&labels).filter(|(s, l)| s.label() == **l).count();
+        println!("{name:<32} accuracy {:.2}%  macro-F1 {:.3}  ({agree} right)", 100.0 * report.accuracy, report.macro_f1);
     }
     Ok(())
 }

@@ -99,10 +99,7 @@ impl VideoFaces {
     /// checking by content hash that they were computed from this file.
     pub fn load(results: &Path, video: &Path) -> Result<Self, AnnotateError> {
         let hash = blake3_of(video)?;
-        let results_err = |reason: String| AnnotateError::Results {
-            path: results.to_owned(),
-            reason,
-        };
+        let results_err = |reason: String| AnnotateError::Results { path: results.to_owned(), reason };
         let (table, kv) = if results.is_dir() {
             find_dataset_part(results, &hash)?.ok_or_else(|| AnnotateError::WrongVideo {
                 video: video.to_owned(),
@@ -115,116 +112,48 @@ impl VideoFaces {
         };
         let get = |key: &str| kv.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
         if let Some(name) = get("table").filter(|&t| t != "faces") {
-            return Err(results_err(format!(
-                "this is the `{name}` table; pass the faces table (the file given to --out)"
-            )));
+            return Err(results_err(format!("this is the `{name}` table; pass the faces table (the file given to --out)")));
         }
         let sources: Vec<serde_json::Value> = get("sources")
             .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| {
-                results_err(
-                    "no `sources` metadata: not a faces table written by fer-batch run".to_owned(),
-                )
-            })?;
+            .ok_or_else(|| results_err("no `sources` metadata: not a faces table written by fer-batch run".to_owned()))?;
         let name_of = |s: &serde_json::Value| -> String {
             let path = s["path"].as_str().unwrap_or_default();
-            Path::new(path)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
         };
-        let Some(source) = sources
-            .iter()
-            .find(|s| s["blake3"].as_str() == Some(hash.as_str()))
-        else {
+        let Some(source) = sources.iter().find(|s| s["blake3"].as_str() == Some(hash.as_str())) else {
             let recorded: Vec<&str> = sources.iter().filter_map(|s| s["path"].as_str()).collect();
             return Err(AnnotateError::WrongVideo {
                 video: video.to_owned(),
                 results: results.to_owned(),
-                recorded: if recorded.is_empty() {
-                    "none".to_owned()
-                } else {
-                    recorded.join(", ")
-                },
+                recorded: if recorded.is_empty() { "none".to_owned() } else { recorded.join(", ") },
             });
         };
         let name = name_of(source);
         if sources.iter().filter(|s| name_of(s) == name).count() > 1 {
-            return Err(results_err(format!(
-                "several inputs of that run are named {name:?}; their rows cannot be told apart"
-            )));
+            return Err(results_err(format!("several inputs of that run are named {name:?}; their rows cannot be told apart")));
         }
-        let sampling = get("pipeline_settings")
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-            .and_then(|settings| match settings.get("sample_fps")? {
+        let sampling =
+            get("pipeline_settings").and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok()).and_then(|settings| match settings.get("sample_fps")? {
                 serde_json::Value::Null => Some(Sampling::EveryFrame),
                 value => value.as_f64().filter(|f| *f > 0.0).map(Sampling::Fps),
             });
         let (batches, _) = read_table(&table).map_err(|e| results_err(e.to_string()))?;
         let mut frames = BTreeMap::new();
         for batch in &batches {
-            rows_of(batch, &name, &mut frames).map_err(|reason| AnnotateError::Results {
-                path: table.clone(),
-                reason,
-            })?;
+            rows_of(batch, &name, &mut frames).map_err(|reason| AnnotateError::Results { path: table.clone(), reason })?;
         }
-        Ok(Self {
-            frames,
-            sampling,
-            table,
-        })
+        Ok(Self { frames, sampling, table })
     }
 }
 
 /// Appends the rows of `batch` whose `video` is `name` to `frames`.
-fn rows_of(
-    batch: &RecordBatch,
-    name: &str,
-    frames: &mut BTreeMap<u64, (f64, Vec<FaceOverlay>)>,
-) -> Result<(), String> {
-    let column = |n: &str| {
-        batch
-            .column_by_name(n)
-            .map(|c| c.as_ref())
-            .ok_or_else(|| format!("no column {n}: not a fer-batch faces table"))
-    };
-    let [
-        video,
-        frame_index,
-        timestamp,
-        x,
-        y,
-        width,
-        height,
-        person,
-        label,
-    ] = [
-        "video",
-        "frame_index",
-        "timestamp_s",
-        "x",
-        "y",
-        "width",
-        "height",
-        "person_id",
-        "label",
-    ]
-    .map(column);
-    let (video, frame_index, timestamp, x, y, width, height, person, label) = (
-        video?,
-        frame_index?,
-        timestamp?,
-        x?,
-        y?,
-        width?,
-        height?,
-        person?,
-        label?,
-    );
-    let smoothed: Vec<&dyn Array> = Expression::ALL
-        .iter()
-        .map(|e| column(&format!("s_{}", e.name())))
-        .collect::<Result<_, _>>()?;
+fn rows_of(batch: &RecordBatch, name: &str, frames: &mut BTreeMap<u64, (f64, Vec<FaceOverlay>)>) -> Result<(), String> {
+    let column = |n: &str| batch.column_by_name(n).map(|c| c.as_ref()).ok_or_else(|| format!("no column {n}: not a fer-batch faces table"));
+    let [video, frame_index, timestamp, x, y, width, height, person, label] =
+        ["video", "frame_index", "timestamp_s", "x", "y", "width", "height", "person_id", "label"].map(column);
+    let (video, frame_index, timestamp, x, y, width, height, person, label) = (video?, frame_index?, timestamp?, x?, y?, width?, height?, person?, label?);
+    let smoothed: Vec<&dyn Array> = Expression::ALL.iter().map(|e| column(&format!("s_{}", e.name()))).collect::<Result<_, _>>()?;
     let landmarks = landmark_columns(batch);
     for i in 0..batch.num_rows() {
         if str_at(video, i) != name {
@@ -235,18 +164,14 @@ fn rows_of(
             *p = f64_at(*c, i) as f32;
         }
         let label = Expression::from_name(&str_at(label, i)).unwrap_or_else(|| {
-            let best = (0..Expression::COUNT)
-                .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]));
-            best.and_then(Expression::from_index)
-                .unwrap_or(Expression::Neutral)
+            let best = (0..Expression::COUNT).max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]));
+            best.and_then(Expression::from_index).unwrap_or(Expression::Neutral)
         });
         let index = f64_at(frame_index, i);
         if index.is_nan() || index < 0.0 {
             return Err(format!("row {i}: frame_index is missing"));
         }
-        let entry = frames
-            .entry(index as u64)
-            .or_insert_with(|| (f64_at(timestamp, i), Vec::new()));
+        let entry = frames.entry(index as u64).or_insert_with(|| (f64_at(timestamp, i), Vec::new()));
         entry.1.push(FaceOverlay {
             x: f64_at(x, i) as f32,
             y: f64_at(y, i) as f32,
@@ -264,11 +189,7 @@ fn rows_of(
 /// The ten landmark columns of a faces table, x and y of each point in order, when it has
 /// them all (tables of schema version 1 have none).
 fn landmark_columns(batch: &RecordBatch) -> Option<Vec<&dyn Array>> {
-    LANDMARK_COLUMNS
-        .as_flattened()
-        .iter()
-        .map(|name| batch.column_by_name(name).map(|c| c.as_ref()))
-        .collect()
+    LANDMARK_COLUMNS.as_flattened().iter().map(|name| batch.column_by_name(name).map(|c| c.as_ref())).collect()
 }
 
 /// Row `i`'s landmarks from [`landmark_columns`]; `None` when any coordinate is null or not a
@@ -294,16 +215,10 @@ type KeyValues = Vec<(String, String)>;
 
 /// The part file of a dataset directory whose `source_blake3` is `hash` (the most recent
 /// run's when several settings produced parts for it), with its key-value metadata.
-fn find_dataset_part(
-    root: &Path,
-    hash: &str,
-) -> Result<Option<(PathBuf, KeyValues)>, AnnotateError> {
+fn find_dataset_part(root: &Path, hash: &str) -> Result<Option<(PathBuf, KeyValues)>, AnnotateError> {
     let faces = root.join("table=faces");
     if !faces.is_dir() {
-        return Err(AnnotateError::Results {
-            path: root.to_owned(),
-            reason: "a directory without table=faces/: not a fer-batch dataset".to_owned(),
-        });
+        return Err(AnnotateError::Results { path: root.to_owned(), reason: "a directory without table=faces/: not a fer-batch dataset".to_owned() });
     }
     let mut parts = Vec::new();
     collect_parquet(&faces, &mut parts);
@@ -364,37 +279,19 @@ pub struct FaceSchedule {
 impl FaceSchedule {
     /// A schedule for the faces of one video; `frame_duration_s` is one source frame (used
     /// for the hold limit).
-    pub fn new(
-        frames: BTreeMap<u64, (f64, Vec<FaceOverlay>)>,
-        sampling: Sampling,
-        frame_duration_s: f64,
-    ) -> Self {
+    pub fn new(frames: BTreeMap<u64, (f64, Vec<FaceOverlay>)>, sampling: Sampling, frame_duration_s: f64) -> Self {
         let (sampler, period_s) = match sampling {
             Sampling::EveryFrame => (Some(Sampler::new(None)), 0.0),
             Sampling::Fps(fps) => (Some(Sampler::new(Some(fps))), 1.0 / fps),
             Sampling::Unknown => {
                 let times: Vec<f64> = frames.values().map(|(t, _)| *t).collect();
-                let mut gaps: Vec<f64> = times
-                    .windows(2)
-                    .map(|w| w[1] - w[0])
-                    .filter(|g| *g > 0.0)
-                    .collect();
+                let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
                 gaps.sort_by(f64::total_cmp);
                 (None, gaps.get(gaps.len() / 2).copied().unwrap_or(0.0))
             }
         };
-        let half_frame = if frame_duration_s.is_finite() && frame_duration_s > 0.0 {
-            frame_duration_s / 2.0
-        } else {
-            0.0
-        };
-        Self {
-            frames,
-            sampler,
-            max_hold_s: period_s + half_frame,
-            shown: None,
-            reached: 0,
-        }
+        let half_frame = if frame_duration_s.is_finite() && frame_duration_s > 0.0 { frame_duration_s / 2.0 } else { 0.0 };
+        Self { frames, sampler, max_hold_s: period_s + half_frame, shown: None, reached: 0 }
     }
 
     /// The faces to draw on the source frame `index` at `timestamp_s` (seconds from the
@@ -407,10 +304,7 @@ impl FaceSchedule {
             self.shown = Some((index, timestamp_s));
         }
         match self.shown {
-            Some((shown, t0)) if timestamp_s - t0 <= self.max_hold_s + 1e-9 => self
-                .frames
-                .get(&shown)
-                .map_or(&[], |(_, faces)| faces.as_slice()),
+            Some((shown, t0)) if timestamp_s - t0 <= self.max_hold_s + 1e-9 => self.frames.get(&shown).map_or(&[], |(_, faces)| faces.as_slice()),
             _ => &[],
         }
     }
@@ -452,31 +346,17 @@ pub struct AnnotateSummary {
 /// Writes `out`: `video` with the faces of `results` drawn on every frame (see the module
 /// docs). Nothing is created when the results do not belong to the video; a failure part-way
 /// leaves no file behind.
-pub fn annotate_video(
-    video: &Path,
-    results: &Path,
-    out: &Path,
-) -> Result<AnnotateSummary, AnnotateError> {
+pub fn annotate_video(video: &Path, results: &Path, out: &Path) -> Result<AnnotateSummary, AnnotateError> {
     let t0 = Instant::now();
     check_output(video, out)?;
     let faces = VideoFaces::load(results, video)?;
     let table = faces.table.clone();
-    let opts = DecodeOptions {
-        rgb: true,
-        ..DecodeOptions::default()
-    };
+    let opts = DecodeOptions { rgb: true, ..DecodeOptions::default() };
     let mut decoder = Decoder::open(video, &opts)?;
     let info = decoder.info().clone();
-    let frame_duration_s = info
-        .avg_fps
-        .filter(|f| *f > 0.0)
-        .map_or(1.0 / 30.0, |f| 1.0 / f);
+    let frame_duration_s = info.avg_fps.filter(|f| *f > 0.0).map_or(1.0 / 30.0, |f| 1.0 / f);
     let analysed_frames_with_faces = faces.frames.len() as u64;
-    let mut schedule = FaceSchedule::new(
-        faces.frames,
-        faces.sampling.unwrap_or(Sampling::Unknown),
-        frame_duration_s,
-    );
+    let mut schedule = FaceSchedule::new(faces.frames, faces.sampling.unwrap_or(Sampling::Unknown), frame_duration_s);
 
     let mut encoder: Option<VideoEncoder> = None;
     let (mut frames, mut frames_with_faces, mut faces_drawn) = (0_u64, 0_u64, 0_u64);
@@ -484,21 +364,11 @@ pub fn annotate_video(
         let mut frame = frame?;
         let rgb = frame.rgb.take().unwrap_or_default();
         let Some(mut img) = RgbImage::from_raw(frame.width, frame.height, rgb) else {
-            return Err(DecodeError::Decode {
-                path: video.to_owned(),
-                reason: format!("frame {} has no RGB pixels", frame.index),
-            }
-            .into());
+            return Err(DecodeError::Decode { path: video.to_owned(), reason: format!("frame {} has no RGB pixels", frame.index) }.into());
         };
         let enc = match &mut encoder {
             Some(enc) => enc,
-            None => encoder.insert(VideoEncoder::create(
-                out,
-                frame.width,
-                frame.height,
-                info.time_base,
-                info.avg_fps,
-            )?),
+            None => encoder.insert(VideoEncoder::create(out, frame.width, frame.height, info.time_base, info.avg_fps)?),
         };
         let drawn = schedule.faces_for(frame.index, frame.timestamp_s);
         draw_faces(&mut img, drawn);
@@ -507,10 +377,7 @@ pub fn annotate_video(
         enc.push_rgb(img.as_raw(), frame.pts)?;
         frames += 1;
     }
-    let encoder = encoder.ok_or_else(|| DecodeError::Decode {
-        path: video.to_owned(),
-        reason: "no frame decoded".to_owned(),
-    })?;
+    let encoder = encoder.ok_or_else(|| DecodeError::Decode { path: video.to_owned(), reason: "no frame decoded".to_owned() })?;
     let written = encoder.finish()?;
     Ok(AnnotateSummary {
         out: written.path,
@@ -606,12 +473,7 @@ pub fn check_output(video: &Path, out: &Path) -> Result<(), AnnotateError> {
     {
         return Err(AnnotateError::OutputIsInput(out.to_owned()));
     }
-    crate::sink::check_writable(out).map_err(|e| {
-        AnnotateError::Encode(EncodeError::Open {
-            path: out.to_owned(),
-            reason: e.to_string(),
-        })
-    })
+    crate::sink::check_writable(out).map_err(|e| AnnotateError::Encode(EncodeError::Open { path: out.to_owned(), reason: e.to_string() }))
 }
 
 #[cfg(test)]
@@ -637,16 +499,7 @@ mod tests {
     }
 
     fn face(id: u32) -> FaceOverlay {
-        FaceOverlay {
-            x: 1.0,
-            y: 2.0,
-            width: 3.0,
-            height: 4.0,
-            id,
-            label: Expression::Happy,
-            probabilities: [0.0; 7],
-            landmarks: None,
-        }
+        FaceOverlay { x: 1.0, y: 2.0, width: 3.0, height: 4.0, id, label: Expression::Happy, probabilities: [0.0; 7], landmarks: None }
     }
 
     #[test]
@@ -665,9 +518,7 @@ mod tests {
 
         // A schema version 1 table: the same rows without the lm_* columns.
         let schema = batch.schema();
-        let old: Vec<usize> = (0..schema.fields().len())
-            .filter(|&k| !schema.field(k).name().starts_with("lm_"))
-            .collect();
+        let old: Vec<usize> = (0..schema.fields().len()).filter(|&k| !schema.field(k).name().starts_with("lm_")).collect();
         let old = batch.project(&old).expect("project");
         assert_eq!(old.num_columns(), batch.num_columns() - 10);
         let mut frames: Rows = BTreeMap::new();
@@ -681,38 +532,17 @@ mod tests {
     fn drawn(rows: &[(u64, u32)], fps: f64, sampling: Sampling, n: u64) -> Vec<Vec<u32>> {
         let mut frames: Rows = BTreeMap::new();
         for &(index, id) in rows {
-            frames
-                .entry(index)
-                .or_insert_with(|| (index as f64 / fps, Vec::new()))
-                .1
-                .push(face(id));
+            frames.entry(index).or_insert_with(|| (index as f64 / fps, Vec::new())).1.push(face(id));
         }
         let mut schedule = FaceSchedule::new(frames, sampling, 1.0 / fps);
-        (0..n)
-            .map(|i| {
-                schedule
-                    .faces_for(i, i as f64 / fps)
-                    .iter()
-                    .map(|f| f.id)
-                    .collect()
-            })
-            .collect()
+        (0..n).map(|i| schedule.faces_for(i, i as f64 / fps).iter().map(|f| f.id).collect()).collect()
     }
 
     #[test]
     fn sampled_faces_are_held_until_the_next_analysed_frame() {
         // 10 fps analysed at 5 fps: frames 0, 2, 4, 6 … were analysed; frame 2 had no face.
         let got = drawn(&[(0, 1), (0, 2), (4, 7)], 10.0, Sampling::Fps(5.0), 8);
-        let want: Vec<Vec<u32>> = vec![
-            vec![1, 2],
-            vec![1, 2],
-            vec![],
-            vec![],
-            vec![7],
-            vec![7],
-            vec![],
-            vec![],
-        ];
+        let want: Vec<Vec<u32>> = vec![vec![1, 2], vec![1, 2], vec![], vec![], vec![7], vec![7], vec![], vec![]];
         assert_eq!(got, want);
     }
 
@@ -725,12 +555,7 @@ mod tests {
     #[test]
     fn unknown_sampling_holds_for_the_median_gap_only() {
         // 30 fps, rows every 6 frames (0.2 s) up to frame 12, then a long gap to frame 30.
-        let got = drawn(
-            &[(0, 1), (6, 2), (12, 3), (30, 4)],
-            30.0,
-            Sampling::Unknown,
-            32,
-        );
+        let got = drawn(&[(0, 1), (6, 2), (12, 3), (30, 4)], 30.0, Sampling::Unknown, 32);
         assert!(got[..6].iter().all(|ids| ids == &[1]), "{got:?}");
         assert!(got[6..12].iter().all(|ids| ids == &[2]), "{got:?}");
         // Held for 0.2 s + half a frame: frames 12..=18, then nothing until frame 30.
@@ -756,12 +581,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let video = dir.path().join("v.mp4");
         std::fs::write(&video, b"x").expect("write");
-        let err = annotate_video(
-            &video,
-            &dir.path().join("r.parquet"),
-            &dir.path().join(".").join("v.mp4"),
-        )
-        .expect_err("refused");
+        let err = annotate_video(&video, &dir.path().join("r.parquet"), &dir.path().join(".").join("v.mp4")).expect_err("refused");
         assert!(matches!(err, AnnotateError::OutputIsInput(_)), "{err}");
     }
 }

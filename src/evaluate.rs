@@ -122,14 +122,7 @@ mod tests {
     #[test]
     fn metrics_match_a_hand_computed_confusion_matrix() {
         // happy: 3 images, 2 right, 1 → sad; sad: 2 images, 1 right, 1 → happy; angry: 1 → sad.
-        let r = EvalReport::from_pairs([
-            (Happy, Happy),
-            (Happy, Happy),
-            (Happy, Sad),
-            (Sad, Sad),
-            (Sad, Happy),
-            (Angry, Sad),
-        ]);
+        let r = EvalReport::from_pairs([(Happy, Happy), (Happy, Happy), (Happy, Sad), (Sad, Sad), (Sad, Happy), (Angry, Sad)]);
         assert_eq!(r.images, 6);
         assert!((r.accuracy - 0.5).abs() < 1e-6);
         let happy = &r.per_class[Happy.index()];

@@ -29,8 +29,7 @@ impl GrayView<'_> {
         let (x0, y0) = (x.floor(), y.floor());
         let (fx, fy) = (x - x0, y - y0);
         let (x0, y0) = (x0 as isize, y0 as isize);
-        (self.at(x0, y0) * (1.0 - fx) + self.at(x0 + 1, y0) * fx) * (1.0 - fy)
-            + (self.at(x0, y0 + 1) * (1.0 - fx) + self.at(x0 + 1, y0 + 1) * fx) * fy
+        (self.at(x0, y0) * (1.0 - fx) + self.at(x0 + 1, y0) * fx) * (1.0 - fy) + (self.at(x0, y0 + 1) * (1.0 - fx) + self.at(x0 + 1, y0 + 1) * fx) * fy
     }
 }
 

@@ -17,9 +17,7 @@ use crate::classify::Expression;
 /// Colour of each expression, indexed by [`Expression::index`], as CSS hex (matplotlib's
 /// "tab10" colours: angry red, disgust brown, fear purple, happy green, sad blue, surprise
 /// orange, neutral grey).
-pub const EXPRESSION_COLORS: [&str; Expression::COUNT] = [
-    "#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f",
-];
+pub const EXPRESSION_COLORS: [&str; Expression::COUNT] = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f"];
 
 /// Width of a glyph of the built-in font, in font pixels.
 pub const GLYPH_WIDTH: u32 = 5;
@@ -105,14 +103,7 @@ pub fn draw_text(img: &mut RgbImage, x: u32, y: u32, s: &str, scale: u32, color:
                 if bits & (16 >> col) != 0 {
                     let px = left.saturating_add(col * scale);
                     let py = y.saturating_add(row as u32 * scale);
-                    fill_rect(
-                        img,
-                        px,
-                        py,
-                        px.saturating_add(scale),
-                        py.saturating_add(scale),
-                        color,
-                    );
+                    fill_rect(img, px, py, px.saturating_add(scale), py.saturating_add(scale), color);
                 }
             }
         }
@@ -129,15 +120,7 @@ pub fn fill_rect(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, color: 
 }
 
 /// Mixes `color` into the rectangle `[x0, x1) × [y0, y1)` with opacity `alpha` (0–1).
-pub fn blend_rect(
-    img: &mut RgbImage,
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
-    color: Rgb<u8>,
-    alpha: f32,
-) {
+pub fn blend_rect(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, color: Rgb<u8>, alpha: f32) {
     let alpha = alpha.clamp(0.0, 1.0);
     for y in y0.min(img.height())..y1.min(img.height()) {
         for x in x0.min(img.width())..x1.min(img.width()) {
@@ -150,15 +133,7 @@ pub fn blend_rect(
 }
 
 /// Outlines `[x0, x1) × [y0, y1)` with lines `thickness` pixels wide, inside the rectangle.
-pub fn stroke_rect(
-    img: &mut RgbImage,
-    x0: u32,
-    y0: u32,
-    x1: u32,
-    y1: u32,
-    thickness: u32,
-    color: Rgb<u8>,
-) {
+pub fn stroke_rect(img: &mut RgbImage, x0: u32, y0: u32, x1: u32, y1: u32, thickness: u32, color: Rgb<u8>) {
     let t = thickness.max(1);
     fill_rect(img, x0, y0, x1, y0.saturating_add(t).min(y1), color);
     fill_rect(img, x0, y1.saturating_sub(t).max(y0), x1, y1, color);
@@ -193,11 +168,7 @@ impl FaceOverlay {
     /// The tag text: `#<id> <label> <probability of the label in %>`, e.g. `#2 happy 87%`.
     pub fn tag(&self) -> String {
         let p = self.probabilities[self.label.index()];
-        let pct = if p.is_finite() {
-            (p * 100.0).round().clamp(0.0, 100.0)
-        } else {
-            0.0
-        };
+        let pct = if p.is_finite() { (p * 100.0).round().clamp(0.0, 100.0) } else { 0.0 };
         format!("#{} {} {pct:.0}%", self.id, self.label.name())
     }
 }
@@ -236,11 +207,7 @@ fn bar_height(scale: u32) -> u32 {
 
 fn layout(face: &FaceOverlay, tag: &str, scale: u32, img_w: u32, img_h: u32) -> Layout {
     let to_px = |v: f32, max: u32| {
-        if v.is_finite() {
-            v.round().clamp(0.0, max as f32) as u32
-        } else {
-            0
-        }
+        if v.is_finite() { v.round().clamp(0.0, max as f32) as u32 } else { 0 }
     };
     let x0 = to_px(face.x, img_w);
     let y0 = to_px(face.y, img_h);
@@ -257,17 +224,9 @@ fn layout(face: &FaceOverlay, tag: &str, scale: u32, img_w: u32, img_h: u32) -> 
     let bars_w = Expression::COUNT as u32 * (bar_width(scale) + scale) - scale + 2 * pad;
     let bars_h = bar_height(scale) + 2 * pad;
     // Below the box when there is room, else just inside its bottom edge.
-    let bars_y = if y1 + bars_h <= img_h {
-        y1
-    } else {
-        y1.saturating_sub(bars_h)
-    };
+    let bars_y = if y1 + bars_h <= img_h { y1 } else { y1.saturating_sub(bars_h) };
     let bars_x = x0.min(img_w.saturating_sub(bars_w));
-    Layout {
-        face: [x0, y0, x1, y1],
-        tag: [tag_x, tag_y, tag_x + tag_w, tag_y + tag_h],
-        bars: [bars_x, bars_y, bars_x + bars_w, bars_y + bars_h],
-    }
+    Layout { face: [x0, y0, x1, y1], tag: [tag_x, tag_y, tag_x + tag_w, tag_y + tag_h], bars: [bars_x, bars_y, bars_x + bars_w, bars_y + bars_h] }
 }
 
 /// Fill of the landmark dots. White in a black ring reads on light and dark skin alike, and
@@ -281,11 +240,7 @@ pub const LANDMARK_OUTLINE: Rgb<u8> = Rgb([0, 0, 0]);
 /// short side: 0 (one pixel) below 25 px, 1 up to 74 px, then one more per 50 px, at most 6
 /// (the ring adds one). Small faces get small dots so that the five do not cover the face.
 pub fn landmark_radius(short_side: f32) -> u32 {
-    if short_side.is_finite() {
-        (short_side / 50.0).round().clamp(0.0, 6.0) as u32
-    } else {
-        1
-    }
+    if short_side.is_finite() { (short_side / 50.0).round().clamp(0.0, 6.0) as u32 } else { 1 }
 }
 
 /// Fills a disc of `radius` pixels centred on the pixel nearest to (`cx`, `cy`): pixels
@@ -303,10 +258,7 @@ pub fn fill_disc(img: &mut RgbImage, cx: f32, cy: f32, radius: u32, color: Rgb<u
         for dx in -r..=r {
             let (x, y) = (cx.saturating_add(dx), cy.saturating_add(dy));
             let inside = dx * dx + dy * dy <= limit;
-            if inside
-                && (0..i64::from(img.width())).contains(&x)
-                && (0..i64::from(img.height())).contains(&y)
-            {
+            if inside && (0..i64::from(img.width())).contains(&x) && (0..i64::from(img.height())).contains(&y) {
                 img.put_pixel(x as u32, y as u32, color);
             }
         }
@@ -352,21 +304,10 @@ pub fn draw_face_overlay(img: &mut RgbImage, face: &FaceOverlay, scale: u32) {
     blend_rect(img, bx0, by0, bx1, by1, Rgb([0, 0, 0]), 0.6);
     let base = by1 - pad;
     for (k, &p) in face.probabilities.iter().enumerate() {
-        let p = if p.is_finite() {
-            p.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
+        let p = if p.is_finite() { p.clamp(0.0, 1.0) } else { 0.0 };
         let h = (p * bar_height(scale) as f32).round() as u32;
         let left = bx0 + pad + k as u32 * (bar_width(scale) + scale);
-        fill_rect(
-            img,
-            left,
-            base - h.max(1),
-            left + bar_width(scale),
-            base,
-            hex(EXPRESSION_COLORS[k]),
-        );
+        fill_rect(img, left, base - h.max(1), left + bar_width(scale), base, hex(EXPRESSION_COLORS[k]));
     }
 }
 
@@ -385,16 +326,7 @@ mod tests {
     fn face(x: f32, y: f32, side: f32, label: Expression, p: f32) -> FaceOverlay {
         let mut probabilities = [(1.0 - p) / 6.0; 7];
         probabilities[label.index()] = p;
-        FaceOverlay {
-            x,
-            y,
-            width: side,
-            height: side,
-            id: 3,
-            label,
-            probabilities,
-            landmarks: None,
-        }
+        FaceOverlay { x, y, width: side, height: side, id: 3, label, probabilities, landmarks: None }
     }
 
     #[test]
@@ -409,13 +341,7 @@ mod tests {
         assert_eq!(*img.get_pixel(1 + 1, 1 + 6), white);
         assert_eq!(*img.get_pixel(1, 1), Rgb([0, 0, 0]));
         let lit = img.pixels().filter(|p| p.0 == [255, 255, 255]).count();
-        assert_eq!(
-            lit,
-            [4u8, 12, 4, 4, 4, 4, 14]
-                .iter()
-                .map(|b| b.count_ones() as usize)
-                .sum::<usize>()
-        );
+        assert_eq!(lit, [4u8, 12, 4, 4, 4, 4, 14].iter().map(|b| b.count_ones() as usize).sum::<usize>());
         assert_eq!(text_width("ab", 2), (6 + 5) * 2);
     }
 
@@ -436,23 +362,11 @@ mod tests {
         let mut img = RgbImage::new(4, 3);
         fill_rect(&mut img, 2, 1, 100, 100, Rgb([9, 9, 9]));
         assert_eq!(img.pixels().filter(|p| p.0 == [9, 9, 9]).count(), 2 * 2);
-        draw_text(
-            &mut img,
-            u32::MAX - 3,
-            u32::MAX - 3,
-            "88",
-            3,
-            Rgb([1, 2, 3]),
-        );
+        draw_text(&mut img, u32::MAX - 3, u32::MAX - 3, "88", 3, Rgb([1, 2, 3]));
         blend_rect(&mut img, 0, 0, 9, 9, Rgb([255, 255, 255]), 0.5);
         assert_eq!(img.get_pixel(0, 0).0, [128, 128, 128]);
         // Faces partly or wholly outside, and degenerate images, do not panic.
-        for (x, y, side) in [
-            (-50.0, -50.0, 80.0),
-            (2.0, 2.0, 500.0),
-            (1e9, 1e9, 10.0),
-            (f32::NAN, 0.0, 5.0),
-        ] {
+        for (x, y, side) in [(-50.0, -50.0, 80.0), (2.0, 2.0, 500.0), (1e9, 1e9, 10.0), (f32::NAN, 0.0, 5.0)] {
             for (w, h) in [(1, 1), (4, 3), (64, 48)] {
                 let mut img = RgbImage::new(w, h);
                 draw_face_overlay(&mut img, &face(x, y, side, Expression::Sad, 0.5), 2);
@@ -475,28 +389,17 @@ mod tests {
         // Tag above the box: label-coloured background with white text.
         let l = layout(&f, &f.tag(), 1, 200, 150);
         assert_eq!(l.tag[3], 40, "tag sits on the box's top edge");
-        let tag_px: Vec<Rgb<u8>> = (l.tag[0]..l.tag[2])
-            .flat_map(|x| (l.tag[1]..l.tag[3]).map(move |y| (x, y)))
-            .map(|(x, y)| *img.get_pixel(x, y))
-            .collect();
+        let tag_px: Vec<Rgb<u8>> = (l.tag[0]..l.tag[2]).flat_map(|x| (l.tag[1]..l.tag[3]).map(move |y| (x, y))).map(|(x, y)| *img.get_pixel(x, y)).collect();
         assert!(tag_px.contains(&green) && tag_px.contains(&Rgb([255, 255, 255])));
         // Bars below the box: the happy bar is the tallest and in happy's colour.
         assert_eq!(l.bars[1], 90, "bars start under the box");
         let column_height = |k: u32| {
             let x = l.bars[0] + pad(1) + k * (bar_width(1) + 1) + 1;
-            (l.bars[1]..l.bars[3])
-                .filter(|&y| *img.get_pixel(x, y) == hex(EXPRESSION_COLORS[k as usize]))
-                .count()
+            (l.bars[1]..l.bars[3]).filter(|&y| *img.get_pixel(x, y) == hex(EXPRESSION_COLORS[k as usize])).count()
         };
         let heights: Vec<usize> = (0..7).map(column_height).collect();
         assert_eq!(heights[3], 14, "0.9 × 16 px, rounded: {heights:?}");
-        assert!(
-            heights
-                .iter()
-                .enumerate()
-                .all(|(k, &h)| k == 3 || (1..=2).contains(&h)),
-            "{heights:?}"
-        );
+        assert!(heights.iter().enumerate().all(|(k, &h)| k == 3 || (1..=2).contains(&h)), "{heights:?}");
     }
 
     #[test]
@@ -512,10 +415,7 @@ mod tests {
 
     /// The pixels of `img` equal to `color`.
     fn pixels_of(img: &RgbImage, color: Rgb<u8>) -> Vec<(u32, u32)> {
-        img.enumerate_pixels()
-            .filter(|(_, _, p)| **p == color)
-            .map(|(x, y, _)| (x, y))
-            .collect()
+        img.enumerate_pixels().filter(|(_, _, p)| **p == color).map(|(x, y, _)| (x, y)).collect()
     }
 
     #[test]
@@ -523,11 +423,7 @@ mod tests {
         let red = Rgb([255, 0, 0]);
         let mut img = RgbImage::new(20, 20);
         fill_disc(&mut img, 5.4, 6.6, 1, red);
-        assert_eq!(
-            pixels_of(&img, red),
-            [(5, 6), (4, 7), (5, 7), (6, 7), (5, 8)],
-            "a plus around (5, 7)"
-        );
+        assert_eq!(pixels_of(&img, red), [(5, 6), (4, 7), (5, 7), (6, 7), (5, 8)], "a plus around (5, 7)");
         let mut img = RgbImage::new(20, 20);
         fill_disc(&mut img, 10.0, 10.0, 2, red);
         assert_eq!(pixels_of(&img, red).len(), 25 - 4, "5×5 less the corners");
@@ -535,12 +431,7 @@ mod tests {
         let mut img = RgbImage::new(4, 4);
         fill_disc(&mut img, 0.0, 0.0, 1, red);
         assert_eq!(pixels_of(&img, red), [(0, 0), (1, 0), (0, 1)]);
-        for (x, y) in [
-            (-1e9, 3.0),
-            (f32::NAN, 1.0),
-            (2.0, f32::INFINITY),
-            (1e30, 1e30),
-        ] {
+        for (x, y) in [(-1e9, 3.0), (f32::NAN, 1.0), (2.0, f32::INFINITY), (1e30, 1e30)] {
             fill_disc(&mut img, x, y, 3, red);
         }
         assert_eq!(pixels_of(&img, red).len(), 3, "nothing drawn off the image");
@@ -549,13 +440,7 @@ mod tests {
     #[test]
     fn landmarks_are_white_dots_in_a_dark_ring_sized_by_the_face() {
         let grey = Rgb([128, 128, 128]);
-        let points = [
-            [70.0, 55.0],
-            [95.0, 55.0],
-            [82.0, 68.0],
-            [72.0, 78.0],
-            [93.0, 78.0],
-        ];
+        let points = [[70.0, 55.0], [95.0, 55.0], [82.0, 68.0], [72.0, 78.0], [93.0, 78.0]];
         let mut f = face(60.0, 40.0, 50.0, Expression::Happy, 0.9);
         f.landmarks = Some(points);
         let mut img = RgbImage::from_pixel(200, 150, grey);
@@ -571,20 +456,12 @@ mod tests {
                 assert!(white.contains(&(px, py)), "({px}, {py}) of ({x}, {y})");
             }
             for (px, py) in [(x - 2, y), (x + 2, y), (x - 1, y - 1), (x + 1, y + 1)] {
-                assert_eq!(
-                    *img.get_pixel(px, py),
-                    LANDMARK_OUTLINE,
-                    "ring at ({px}, {py})"
-                );
+                assert_eq!(*img.get_pixel(px, py), LANDMARK_OUTLINE, "ring at ({px}, {py})");
             }
             assert_eq!(*img.get_pixel(x + 3, y), grey, "nothing beyond the ring");
         }
         assert_eq!(landmark_radius(150.0), 3, "bigger faces, bigger dots");
-        assert_eq!(
-            landmark_radius(20.0),
-            0,
-            "a single pixel in a plus-shaped ring"
-        );
+        assert_eq!(landmark_radius(20.0), 0, "a single pixel in a plus-shaped ring");
         assert_eq!(landmark_radius(1e6), 6);
         assert_eq!(landmark_radius(f32::NAN), 1);
     }
@@ -598,29 +475,11 @@ mod tests {
         };
         let mut f = face(60.0, 40.0, 50.0, Expression::Sad, 0.8);
         let without = overlay_on_grey(&f);
-        f.landmarks = Some([
-            [75.0, 58.0],
-            [95.0, 58.0],
-            [85.0, 68.0],
-            [77.0, 78.0],
-            [93.0, 78.0],
-        ]);
+        f.landmarks = Some([[75.0, 58.0], [95.0, 58.0], [85.0, 68.0], [77.0, 78.0], [93.0, 78.0]]);
         let with = overlay_on_grey(&f);
-        let changed: Vec<(u32, u32)> = with
-            .enumerate_pixels()
-            .filter(|&(x, y, p)| p != without.get_pixel(x, y))
-            .map(|(x, y, _)| (x, y))
-            .collect();
-        assert_eq!(
-            changed.len(),
-            5 * 21,
-            "five dots with their rings, nothing else"
-        );
-        assert!(
-            changed
-                .iter()
-                .all(|&(x, y)| (72..=97).contains(&x) && (55..=81).contains(&y))
-        );
+        let changed: Vec<(u32, u32)> = with.enumerate_pixels().filter(|&(x, y, p)| p != without.get_pixel(x, y)).map(|(x, y, _)| (x, y)).collect();
+        assert_eq!(changed.len(), 5 * 21, "five dots with their rings, nothing else");
+        assert!(changed.iter().all(|&(x, y)| (72..=97).contains(&x) && (55..=81).contains(&y)));
         assert_eq!(*with.get_pixel(85, 68), LANDMARK_FILL);
         assert_eq!(*without.get_pixel(85, 68), Rgb([90, 90, 90]));
     }

@@ -29,15 +29,8 @@ impl Expression {
     /// Number of classes.
     pub const COUNT: usize = 7;
     /// All classes in index order.
-    pub const ALL: [Expression; 7] = [
-        Expression::Angry,
-        Expression::Disgust,
-        Expression::Fear,
-        Expression::Happy,
-        Expression::Sad,
-        Expression::Surprise,
-        Expression::Neutral,
-    ];
+    pub const ALL: [Expression; 7] =
+        [Expression::Angry, Expression::Disgust, Expression::Fear, Expression::Happy, Expression::Sad, Expression::Surprise, Expression::Neutral];
 
     /// Class from its FER2013 index.
     pub fn from_index(i: usize) -> Option<Self> {

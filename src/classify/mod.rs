@@ -254,11 +254,7 @@ impl Classifier {
     /// The classifier the command-line flags ask for: random weights with `untrained` (tests
     /// only), else the model in `dir` or the shipped one; flip TTA with `tta`.
     pub fn load(dir: Option<&std::path::Path>, untrained: bool, device: ComputeDevice, tta: bool) -> Result<Self, ClassifyError> {
-        let c = if untrained {
-            Self::untrained(SldcnnConfig::compact(20), 0, device)?
-        } else {
-            Self::new(&weights::ModelArtifact::load(dir)?, device)?
-        };
+        let c = if untrained { Self::untrained(SldcnnConfig::compact(20), 0, device)? } else { Self::new(&weights::ModelArtifact::load(dir)?, device)? };
         Ok(c.with_flip_tta(tta))
     }
 
@@ -322,10 +318,9 @@ impl Classifier {
                 // Images in parallel on the calling rayon pool, one scratch per worker split.
                 use rayon::prelude::*;
                 let mut logits = vec![0f32; count * Expression::COUNT];
-                data.par_chunks(side * side).zip(logits.par_chunks_mut(Expression::COUNT)).for_each_init(
-                    || net.scratch(),
-                    |scratch, (image, out)| net.forward(image, scratch, out),
-                );
+                data.par_chunks(side * side)
+                    .zip(logits.par_chunks_mut(Expression::COUNT))
+                    .for_each_init(|| net.scratch(), |scratch, (image, out)| net.forward(image, scratch, out));
                 logits
             }
         };

@@ -110,13 +110,7 @@ impl SldcnnConfig {
 
     /// A CPU-trainable SLDCNN: the same structure with 3×3 dense convs and a stride-2 stem.
     pub fn compact(depth: usize) -> Self {
-        Self {
-            kernel_size: 3,
-            stem_stride: 2,
-            growth_rate: 16,
-            stem_channels: 32,
-            ..Self::paper(depth)
-        }
+        Self { kernel_size: 3, stem_stride: 2, growth_rate: 16, stem_channels: 32, ..Self::paper(depth) }
     }
 
     /// Splits a network depth (counting the stem, two transitions and the classifier as
@@ -145,22 +139,14 @@ impl SldcnnConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        for (name, v) in [
-            ("kernel-size", self.kernel_size),
-            ("stem-kernel", self.stem_kernel),
-            ("attention-kernel", self.attention_kernel),
-        ] {
+        for (name, v) in [("kernel-size", self.kernel_size), ("stem-kernel", self.stem_kernel), ("attention-kernel", self.attention_kernel)] {
             if v % 2 == 0 {
                 return Err(format!("{name} must be odd, got {v}"));
             }
         }
         let min_side = (self.input_size / self.stem_stride.max(1)) >> (self.block_layers.len() - 1);
         if min_side < 2 {
-            return Err(format!(
-                "input-size {} is too small for {} blocks",
-                self.input_size,
-                self.block_layers.len()
-            ));
+            return Err(format!("input-size {} is too small for {} blocks", self.input_size, self.block_layers.len()));
         }
         if self.growth_rate == 0 || self.stem_channels == 0 || self.attention_channels == 0 {
             return Err("growth-rate, stem-channels and attention-channels must be > 0".into());
@@ -411,10 +397,8 @@ impl AttentionUnit {
             }
             Attention::Channel => {
                 let hidden = (channels / cfg.se_reduction).max(1);
-                let ca = ChannelAttention {
-                    squeeze: LinearConfig::new(channels, hidden).init(device),
-                    excite: LinearConfig::new(hidden, channels).init(device),
-                };
+                let ca =
+                    ChannelAttention { squeeze: LinearConfig::new(channels, hidden).init(device), excite: LinearConfig::new(hidden, channels).init(device) };
                 (None, Some(ca))
             }
         };
@@ -556,10 +540,9 @@ mod native {
                     })
                     .collect::<Result<Vec<_>, cpu::ShapeError>>()?;
                 let attention = match (&unit.spatial, &unit.channel) {
-                    (Some(sa), _) => cpu::Attention::Spatial {
-                        per_part: sa.per_layer.iter().map(conv).collect::<Result<_, _>>()?,
-                        pointwise: conv(&sa.pointwise)?,
-                    },
+                    (Some(sa), _) => {
+                        cpu::Attention::Spatial { per_part: sa.per_layer.iter().map(conv).collect::<Result<_, _>>()?, pointwise: conv(&sa.pointwise)? }
+                    }
                     (None, Some(ca)) => cpu::Attention::Channel { squeeze: linear(&ca.squeeze)?, excite: linear(&ca.excite)? },
                     (None, None) => cpu::Attention::None,
                 };
@@ -598,14 +581,7 @@ mod tests {
     }
 
     fn tiny(attention: Attention) -> SldcnnConfig {
-        SldcnnConfig {
-            input_size: 16,
-            block_layers: vec![2, 2],
-            growth_rate: 4,
-            stem_channels: 8,
-            attention,
-            ..SldcnnConfig::compact(12)
-        }
+        SldcnnConfig { input_size: 16, block_layers: vec![2, 2], growth_rate: 4, stem_channels: 8, attention, ..SldcnnConfig::compact(12) }
     }
 
     #[test]
@@ -614,10 +590,7 @@ mod tests {
         device.seed(7);
         for (k, bias) in [(3, false), (3, true), (5, true), (1, false)] {
             let pad = k / 2;
-            let conv = Conv2dConfig::new([5, 4], [k, k])
-                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-                .with_bias(bias)
-                .init(&device);
+            let conv = Conv2dConfig::new([5, 4], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad)).with_bias(bias).init(&device);
             let x: Tensor<4> = Tensor::random([2, 5, 7, 6], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
             let direct = conv.forward(x.clone());
             let fast = same_conv(&conv, x);

@@ -93,13 +93,7 @@ impl ModelArtifact {
         {
             let config = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/sldcnn-fer2013/config.json"));
             let weights = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/sldcnn-fer2013/model.bpk"));
-            Self::from_parts(
-                config,
-                weights.to_vec(),
-                format!("embedded:{SHIPPED_DIR}"),
-                "sldcnn-fer2013".into(),
-                Path::new(SHIPPED_DIR),
-            )
+            Self::from_parts(config, weights.to_vec(), format!("embedded:{SHIPPED_DIR}"), "sldcnn-fer2013".into(), Path::new(SHIPPED_DIR))
         }
         #[cfg(not(fer_shipped_model))]
         {
@@ -108,8 +102,7 @@ impl ModelArtifact {
     }
 
     fn from_parts(config_text: &[u8], weights: Vec<u8>, source: String, name: String, cfg_path: &Path) -> Result<Self, WeightsError> {
-        let config: SldcnnConfig = serde_json::from_slice(config_text)
-            .map_err(|e| WeightsError::Config { path: cfg_path.into(), reason: e.to_string() })?;
+        let config: SldcnnConfig = serde_json::from_slice(config_text).map_err(|e| WeightsError::Config { path: cfg_path.into(), reason: e.to_string() })?;
         config.validate().map_err(|reason| WeightsError::Config { path: cfg_path.into(), reason })?;
         let mut h = blake3::Hasher::new();
         h.update(config_text);

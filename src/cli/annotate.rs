@@ -21,15 +21,9 @@ pub(super) fn run_then_annotate(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<St
     };
     let video = match a.inputs.as_slice() {
         [video] if video.is_file() => video.clone(),
-        inputs => bail!(
-            "--annotate needs exactly one video file as input (got {} input(s){})",
-            inputs.len(),
-            if inputs.len() == 1 {
-                ", not a file"
-            } else {
-                ""
-            }
-        ),
+        inputs => {
+            bail!("--annotate needs exactly one video file as input (got {} input(s){})", inputs.len(), if inputs.len() == 1 { ", not a file" } else { "" })
+        }
     };
     check_output(&video, &out)?;
     let results = a.out.clone();
@@ -42,19 +36,10 @@ pub(super) fn run_then_annotate(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<St
     Ok(status)
 }
 
-fn annotate(
-    video: &std::path::Path,
-    results: &std::path::Path,
-    out: &std::path::Path,
-    g: &GlobalArgs,
-) -> anyhow::Result<()> {
+fn annotate(video: &std::path::Path, results: &std::path::Path, out: &std::path::Path, g: &GlobalArgs) -> anyhow::Result<()> {
     let s = annotate_video(video, results, out)?;
     if s.unreached_frames > 0 {
-        eprintln!(
-            "fer-batch: warning: {} analysed frame(s) in {} lie past the end of the decoded video",
-            s.unreached_frames,
-            s.table.display()
-        );
+        eprintln!("fer-batch: warning: {} analysed frame(s) in {} lie past the end of the decoded video", s.unreached_frames, s.table.display());
     }
     if !g.quiet {
         eprintln!(

@@ -70,7 +70,16 @@ pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
                 .enumerate()
                 .map(|(i, (f, s))| {
                     let b = f.detection.bbox;
-                    FaceOverlay { x: b.x, y: b.y, width: b.w, height: b.h, id: i as u32 + 1, label: s.label(), probabilities: s.0, landmarks: f.detection.landmarks.map(|l| l.0) }
+                    FaceOverlay {
+                        x: b.x,
+                        y: b.y,
+                        width: b.w,
+                        height: b.h,
+                        id: i as u32 + 1,
+                        label: s.label(),
+                        probabilities: s.0,
+                        landmarks: f.detection.landmarks.map(|l| l.0),
+                    }
                 })
                 .collect();
             let mut rgb = colour.clone();

@@ -10,10 +10,7 @@ pub(super) fn run(a: ReportArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let mut data = ReportData::load(&a.results)?;
     if let Some(video) = &a.thumbnails {
         let thumbs = crate::annotate::thumbnails(video, &a.results, a.thumbnail_count, 480)?;
-        data.thumbnails = thumbs
-            .into_iter()
-            .map(|t| (format!("frame {} at {:.1} s, {} face(s)", t.frame_index, t.timestamp_s, t.faces), t.png))
-            .collect();
+        data.thumbnails = thumbs.into_iter().map(|t| (format!("frame {} at {:.1} s, {} face(s)", t.frame_index, t.timestamp_s, t.faces), t.png)).collect();
     }
     let title = a.title.clone().unwrap_or_else(|| format!("fer-batch report: {}", a.results.display()));
     let html = render_html(&data, &title);

@@ -61,12 +61,7 @@ pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     if let Some(n) = a.val_limit {
         val_set = val_set.subset(&(0..n.min(val_set.len())).collect::<Vec<_>>());
     }
-    eprintln!(
-        "training on {} images, validating on {}; run directory {}",
-        train_set.len(),
-        val_set.len(),
-        a.run_dir.display()
-    );
+    eprintln!("training on {} images, validating on {}; run directory {}", train_set.len(), val_set.len(), a.run_dir.display());
     let mut progress = TrainProgress::new(g, opts.epochs);
     train(&train_set, &val_set, opts, &a.run_dir, a.hyper.device, &mut |e| progress.on(e))?;
     progress.bar.finish_and_clear();

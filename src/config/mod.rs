@@ -15,10 +15,8 @@ use crate::detect::{DetectSettings, DetectorKind};
 use crate::track::{SceneCutSettings, SmoothMethod, TrackMethod, TrackSettings};
 
 /// Presets compiled into the binary: (name, TOML text).
-pub const PRESETS: &[(&str, &str)] = &[
-    ("classroom", include_str!("../../pipelines/classroom.toml")),
-    ("traffic", include_str!("../../pipelines/traffic.toml")),
-];
+pub const PRESETS: &[(&str, &str)] =
+    &[("classroom", include_str!("../../pipelines/classroom.toml")), ("traffic", include_str!("../../pipelines/traffic.toml"))];
 
 /// The preset used when none is named.
 pub const DEFAULT_PRESET: &str = "classroom";
@@ -408,9 +406,7 @@ mod tests {
     #[test]
     fn overrides_replace_values_and_are_validated() {
         let (o, _) = Options::load("classroom").unwrap();
-        let o = o
-            .with_overrides(&["detect.min-face-px=30".into(), "smooth.method=window".into(), "smooth.radius=3".into()], "classroom")
-            .unwrap();
+        let o = o.with_overrides(&["detect.min-face-px=30".into(), "smooth.method=window".into(), "smooth.radius=3".into()], "classroom").unwrap();
         let s = o.clone().into_settings("classroom").unwrap();
         assert_eq!(s.detect.min_face_px, 30.0);
         assert_eq!(s.detect.detector, DetectorKind::Yunet);

@@ -146,11 +146,7 @@ impl Dataset {
 fn open_text(path: &Path) -> Result<Box<dyn BufRead>, DatasetError> {
     let io = |source| DatasetError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io)?;
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
     Ok(Box::new(BufReader::with_capacity(1 << 20, reader)))
 }
 
@@ -207,11 +203,7 @@ pub fn load_fer2013(path: &Path, splits: &[Split]) -> Result<BTreeMap<Split, Dat
 
 /// Like [`load_fer2013`], but with labels replaced by `labels[row]` where given (FER+
 /// majority labels; rows mapped to `None` are dropped, as FER+ does for unknown/not-a-face).
-pub fn load_fer2013_with_labels(
-    path: &Path,
-    splits: &[Split],
-    labels: Option<&[Option<Expression>]>,
-) -> Result<BTreeMap<Split, Dataset>, DatasetError> {
+pub fn load_fer2013_with_labels(path: &Path, splits: &[Split], labels: Option<&[Option<Expression>]>) -> Result<BTreeMap<Split, Dataset>, DatasetError> {
     let mut lines = CsvLines::open(path, "emotion,pixels,Usage")?;
     let mut out: BTreeMap<Split, Dataset> = BTreeMap::new();
     let mut px = Vec::with_capacity(2304);
@@ -283,11 +275,7 @@ pub fn load_ferplus_majority(path: &Path) -> Result<Vec<Option<Expression>>, Dat
         }
         let mut votes = [0u32; 10];
         for (v, f) in votes.iter_mut().zip(&fields[2..]) {
-            *v = f.trim().parse().map_err(|_| DatasetError::Row {
-                path: path.into(),
-                line: lineno,
-                reason: format!("vote {f:?} is not an integer"),
-            })?;
+            *v = f.trim().parse().map_err(|_| DatasetError::Row { path: path.into(), line: lineno, reason: format!("vote {f:?} is not an integer") })?;
         }
         let max = *votes.iter().max().unwrap_or(&0);
         let winners: Vec<usize> = (0..10).filter(|&i| votes[i] == max).collect();
@@ -363,12 +351,7 @@ mod tests {
     #[test]
     fn reads_splits_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!(
-            "emotion,pixels,Usage\n3,{},Training\n0,{},PublicTest\n6,{},Training\n",
-            px(1),
-            px(2),
-            px(3)
-        );
+        let text = format!("emotion,pixels,Usage\n3,{},Training\n0,{},PublicTest\n6,{},Training\n", px(1), px(2), px(3));
         let p = write(&dir, "f.csv", &text);
         let all = load_fer2013(&p, &[]).unwrap();
         let train = &all[&Split::Training];

@@ -41,12 +41,7 @@ pub(super) struct FrameConverter {
 impl FrameConverter {
     /// A converter for frames that need `rotation_deg` clockwise, with RGB when `rgb` is set.
     pub(super) fn new(rotation_deg: i32, rgb: bool) -> Self {
-        Self {
-            rotation_deg,
-            rgb,
-            gray_converter: None,
-            rgb_converter: None,
-        }
+        Self { rotation_deg, rgb, gray_converter: None, rgb_converter: None }
     }
 
     /// The upright pixels of `decoded` (which has a non-zero size), or why conversion failed.
@@ -62,24 +57,17 @@ impl FrameConverter {
             None
         };
         let (gray, width, height) = rotate_pixels(gray, coded_width, coded_height, 1, rotation);
-        Ok(Pixels {
-            gray,
-            rgb,
-            width: width as u32,
-            height: height as u32,
-        })
+        Ok(Pixels { gray, rgb, width: width as u32, height: height as u32 })
     }
 
     /// Full-range luma of `decoded`, tightly packed (not yet rotated).
     fn gray(&mut self, decoded: &AvFrame) -> Result<Vec<u8>, String> {
         if let Some(full_range) = luma_plane_range(decoded.format(), decoded.color_range()) {
             let lut = (!full_range).then_some(&LIMITED_TO_FULL_RANGE);
-            return copy_plane0(decoded, 1, lut)
-                .ok_or_else(|| "decoded frame has no pixel data".to_owned());
+            return copy_plane0(decoded, 1, lut).ok_or_else(|| "decoded frame has no pixel data".to_owned());
         }
         let converted = Converter::convert(&mut self.gray_converter, decoded, AvPixel::GRAY8)?;
-        copy_plane0(converted, 1, None)
-            .ok_or_else(|| "gray conversion produced no pixels".to_owned())
+        copy_plane0(converted, 1, None).ok_or_else(|| "gray conversion produced no pixels".to_owned())
     }
 }
 
@@ -98,39 +86,19 @@ unsafe impl Send for Converter {}
 impl Converter {
     /// Converts `input` to `target` with the converter in `slot`, (re)building it when the
     /// input format or size changed; returns the converted frame or why it failed.
-    fn convert<'a>(
-        slot: &'a mut Option<Converter>,
-        input: &AvFrame,
-        target: AvPixel,
-    ) -> Result<&'a AvFrame, String> {
+    fn convert<'a>(slot: &'a mut Option<Converter>, input: &AvFrame, target: AvPixel) -> Result<&'a AvFrame, String> {
         let (format, width, height) = (input.format(), input.width(), input.height());
         let reusable = slot.as_ref().is_some_and(|c| {
             let from = c.scaler.input();
             (from.format, from.width, from.height) == (format, width, height)
         });
         if !reusable {
-            let scaler = AvScaler::get(
-                format,
-                width,
-                height,
-                target,
-                width,
-                height,
-                AvScalerFlags::BILINEAR,
-            )
-            .map_err(|err| {
-                format!("cannot convert pixel format {format:?} to {target:?}: {err}")
-            })?;
-            *slot = Some(Converter {
-                scaler,
-                output: AvFrame::empty(),
-            });
+            let scaler = AvScaler::get(format, width, height, target, width, height, AvScalerFlags::BILINEAR)
+                .map_err(|err| format!("cannot convert pixel format {format:?} to {target:?}: {err}"))?;
+            *slot = Some(Converter { scaler, output: AvFrame::empty() });
         }
         let converter = slot.as_mut().ok_or("pixel converter missing")?;
-        converter
-            .scaler
-            .run(input, &mut converter.output)
-            .map_err(|err| format!("converting {format:?} to {target:?}: {err}"))?;
+        converter.scaler.run(input, &mut converter.output).map_err(|err| format!("converting {format:?} to {target:?}: {err}"))?;
         Ok(&converter.output)
     }
 }
@@ -138,11 +106,7 @@ impl Converter {
 /// `Some(false)` if it is limited range. `None`: convert with swscale instead.
 fn luma_plane_range(format: AvPixel, range: AvColorRange) -> Option<bool> {
     match format {
-        AvPixel::GRAY8
-        | AvPixel::YUVJ420P
-        | AvPixel::YUVJ422P
-        | AvPixel::YUVJ444P
-        | AvPixel::YUVJ440P => Some(true),
+        AvPixel::GRAY8 | AvPixel::YUVJ420P | AvPixel::YUVJ422P | AvPixel::YUVJ444P | AvPixel::YUVJ440P => Some(true),
         AvPixel::YUV420P
         | AvPixel::YUV422P
         | AvPixel::YUV444P
@@ -183,15 +147,8 @@ const fn limited_to_full_range() -> [u8; 256] {
 /// Copies plane 0 (packed 8-bit samples, `bytes_per_pixel` per pixel) of `frame` row by row
 /// into a tightly packed buffer, honouring the line size (which may be padded or negative),
 /// optionally through a lookup table.
-fn copy_plane0(
-    frame: &AvFrame,
-    bytes_per_pixel: usize,
-    lut: Option<&[u8; 256]>,
-) -> Option<Vec<u8>> {
-    let (width, height) = (
-        frame.width() as usize * bytes_per_pixel,
-        frame.height() as usize,
-    );
+fn copy_plane0(frame: &AvFrame, bytes_per_pixel: usize, lut: Option<&[u8; 256]>) -> Option<Vec<u8>> {
+    let (width, height) = (frame.width() as usize * bytes_per_pixel, frame.height() as usize);
     // SAFETY: reading plain fields of a valid decoded frame.
     let (data, stride) = unsafe {
         let raw = frame.as_ptr();
@@ -204,8 +161,7 @@ fn copy_plane0(
     for row_index in 0..height {
         // SAFETY: FFmpeg guarantees `height` rows of at least `width` bytes, each starting
         // `linesize` bytes after the previous one (possibly backwards), from `data[0]`.
-        let row =
-            unsafe { std::slice::from_raw_parts(data.offset(row_index as isize * stride), width) };
+        let row = unsafe { std::slice::from_raw_parts(data.offset(row_index as isize * stride), width) };
         match lut {
             Some(lut) => out.extend(row.iter().map(|&v| lut[usize::from(v)])),
             None => out.extend_from_slice(row),
@@ -216,13 +172,7 @@ fn copy_plane0(
 
 /// Rotates a tightly packed `width`×`height` image of `bpp` bytes per pixel clockwise by
 /// 0/90/180/270 degrees; returns the new buffer and its width and height.
-pub(super) fn rotate_pixels(
-    src: Vec<u8>,
-    width: usize,
-    height: usize,
-    bpp: usize,
-    clockwise_deg: i32,
-) -> (Vec<u8>, usize, usize) {
+pub(super) fn rotate_pixels(src: Vec<u8>, width: usize, height: usize, bpp: usize, clockwise_deg: i32) -> (Vec<u8>, usize, usize) {
     let pixel = |x: usize, y: usize| &src[(y * width + x) * bpp..][..bpp];
     match clockwise_deg {
         90 => {

@@ -22,9 +22,7 @@ use ffmpeg_next as ff;
 
 use super::convert::FrameConverter;
 use super::open::{check_size, open_stream};
-use super::{
-    Completeness, DecodeError, DecodeOptions, DecodeStats, Frame, Pts, Sampler, VideoInfo, init,
-};
+use super::{Completeness, DecodeError, DecodeOptions, DecodeStats, Frame, Pts, Sampler, VideoInfo, init};
 
 /// With nothing decoded yet, give up after this many rejected packets instead of reading the
 /// whole file (e.g. a codec FFmpeg knows but cannot actually decode).
@@ -83,11 +81,7 @@ pub struct Decoder {
 
 impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decoder")
-            .field("info", &self.info)
-            .field("state", &self.state)
-            .field("stats", &self.stats)
-            .finish_non_exhaustive()
+        f.debug_struct("Decoder").field("info", &self.info).field("state", &self.state).field("stats", &self.stats).finish_non_exhaustive()
     }
 }
 
@@ -141,19 +135,12 @@ impl Decoder {
             }
             _ => 0.0,
         };
-        let frame_s = [self.last_step, self.nominal_step]
-            .into_iter()
-            .flatten()
-            .find(|&step| step > 0)
-            .map(|step| self.info.time_base.seconds(step));
+        let frame_s = [self.last_step, self.nominal_step].into_iter().flatten().find(|&step| step > 0).map(|step| self.info.time_base.seconds(step));
         Completeness::judge(self.declared_s, decoded_s, frame_s)
     }
 
     fn decode_error(&self, reason: impl Into<String>) -> DecodeError {
-        DecodeError::Decode {
-            path: self.info.path.clone(),
-            reason: reason.into(),
-        }
+        DecodeError::Decode { path: self.info.path.clone(), reason: reason.into() }
     }
 
     /// Counts a skipped packet or frame; fails once nothing has decoded for too long.
@@ -161,10 +148,7 @@ impl Decoder {
         self.stats.corrupt_skipped += 1;
         tracing::debug!(path = ?self.info.path, "skipping damaged data ({what}): {err}");
         if self.stats.decoded == 0 && self.stats.corrupt_skipped >= MAX_LEADING_FAILURES {
-            return Err(self.decode_error(format!(
-                "no frame decoded after {} damaged packets (last: {what}: {err})",
-                self.stats.corrupt_skipped
-            )));
+            return Err(self.decode_error(format!("no frame decoded after {} damaged packets (last: {what}: {err})", self.stats.corrupt_skipped)));
         }
         Ok(())
     }
@@ -195,8 +179,7 @@ impl Decoder {
                     }
                     Err(err) => {
                         // I/O failure: deliver what the decoder still holds, then report it.
-                        self.pending_error =
-                            Some(self.decode_error(format!("reading failed: {err}")));
+                        self.pending_error = Some(self.decode_error(format!("reading failed: {err}")));
                         self.start_draining();
                         return Ok(());
                     }
@@ -225,10 +208,7 @@ impl Decoder {
         }
         if self.stats.decoded == 0 {
             let reason = if self.stats.corrupt_skipped > 0 {
-                format!(
-                    "no frame could be decoded ({} damaged packets skipped)",
-                    self.stats.corrupt_skipped
-                )
+                format!("no frame could be decoded ({} damaged packets skipped)", self.stats.corrupt_skipped)
             } else {
                 "the video stream contains no frames".to_owned()
             };
@@ -240,23 +220,14 @@ impl Decoder {
     /// Best guess of one frame duration in ticks, for repairing missing timestamps.
     fn frame_step(&self) -> i64 {
         let from_packet = self.decoded.packet().duration;
-        [Some(from_packet), self.last_step, self.nominal_step]
-            .into_iter()
-            .flatten()
-            .find(|&step| step > 0)
-            .unwrap_or(1)
+        [Some(from_packet), self.last_step, self.nominal_step].into_iter().flatten().find(|&step| step > 0).unwrap_or(1)
     }
 
     /// The decoded frame's timestamp in ticks: best effort, then pts, then packet dts, then
     /// extrapolated from the previous frame; forced strictly increasing.
     fn frame_timestamp(&mut self) -> i64 {
-        let raw = self
-            .decoded
-            .timestamp()
-            .or_else(|| self.decoded.pts())
-            .or_else(|| {
-                Some(self.decoded.packet().dts).filter(|&dts| dts != av_sys::AV_NOPTS_VALUE)
-            });
+        let raw =
+            self.decoded.timestamp().or_else(|| self.decoded.pts()).or_else(|| Some(self.decoded.packet().dts).filter(|&dts| dts != av_sys::AV_NOPTS_VALUE));
         let ts = match (raw, self.last_ts) {
             (Some(ts), Some(prev)) if ts > prev => ts,
             (Some(ts), None) => ts,
@@ -293,30 +264,14 @@ impl Decoder {
         }
 
         let (coded_width, coded_height) = (self.decoded.width(), self.decoded.height());
-        check_size(
-            &self.info.path,
-            u64::from(coded_width),
-            u64::from(coded_height),
-            self.max_pixels,
-        )?;
+        check_size(&self.info.path, u64::from(coded_width), u64::from(coded_height), self.max_pixels)?;
         if coded_width == 0 || coded_height == 0 {
             self.stats.corrupt_skipped += 1;
             return Ok(None);
         }
-        let pixels = self
-            .converter
-            .convert(&self.decoded)
-            .map_err(|reason| self.decode_error(reason))?;
+        let pixels = self.converter.convert(&self.decoded).map_err(|reason| self.decode_error(reason))?;
         self.stats.emitted += 1;
-        Ok(Some(Frame {
-            index,
-            pts,
-            timestamp_s,
-            width: pixels.width,
-            height: pixels.height,
-            gray: pixels.gray,
-            rgb: pixels.rgb,
-        }))
+        Ok(Some(Frame { index, pts, timestamp_s, width: pixels.width, height: pixels.height, gray: pixels.gray, rgb: pixels.rgb }))
     }
 }
 

@@ -41,10 +41,7 @@ use ffmpeg_next as ff;
 use super::{Pts, Rational};
 
 /// Encoders tried in order, with the options each is opened with.
-const ENCODERS: &[(&str, &[(&str, &str)])] = &[
-    ("libx264", &[("preset", "veryfast"), ("crf", "20")]),
-    ("mpeg4", &[]),
-];
+const ENCODERS: &[(&str, &[(&str, &str)])] = &[("libx264", &[("preset", "veryfast"), ("crf", "20")]), ("mpeg4", &[])];
 
 /// MPEG-4 Part 2 stores the time base denominator in 16 bits.
 const MPEG4_MAX_TIME_BASE_DEN: i32 = 65_535;
@@ -160,23 +157,12 @@ impl VideoEncoder {
     /// Creates `path` (through a temporary file beside it) for `width`×`height` RGB frames
     /// whose timestamps are in `time_base` (the source stream's); `frame_rate` is the
     /// source's average rate, used for rate control and the container's rate field.
-    pub fn create(
-        path: &Path,
-        width: u32,
-        height: u32,
-        time_base: Rational,
-        frame_rate: Option<f64>,
-    ) -> Result<Self, EncodeError> {
+    pub fn create(path: &Path, width: u32, height: u32, time_base: Rational, frame_rate: Option<f64>) -> Result<Self, EncodeError> {
         super::init();
-        let open_err = |reason: String| EncodeError::Open {
-            path: path.to_owned(),
-            reason,
-        };
+        let open_err = |reason: String| EncodeError::Open { path: path.to_owned(), reason };
         let (encoded_width, encoded_height) = (width & !1, height & !1);
         if encoded_width == 0 || encoded_height == 0 {
-            return Err(open_err(format!(
-                "frame size {width}x{height} is too small to encode"
-            )));
+            return Err(open_err(format!("frame size {width}x{height} is too small to encode")));
         }
         if !time_base.is_positive() {
             return Err(open_err(format!("invalid source time base {time_base}")));
@@ -187,48 +173,28 @@ impl VideoEncoder {
         let (encoder_name, codec, options) = ENCODERS
             .iter()
             .find_map(|&(name, options)| Some((name, ff::encoder::find_by_name(name)?, options)))
-            .ok_or_else(|| EncodeError::NoEncoder {
-                path: path.to_owned(),
-            })?;
+            .ok_or_else(|| EncodeError::NoEncoder { path: path.to_owned() })?;
 
         let source_tb = ff::Rational::new(time_base.num, time_base.den);
-        let encoder_time_base =
-            if encoder_name == "mpeg4" && time_base.den > MPEG4_MAX_TIME_BASE_DEN {
-                let den = frame_rate
-                    .map(|fps| (fps * 1000.0).round())
-                    .filter(|den| den.is_finite() && *den >= 1.0)
-                    .map_or(MPEG4_MAX_TIME_BASE_DEN, |den| {
-                        (den as i32).min(MPEG4_MAX_TIME_BASE_DEN)
-                    });
-                ff::Rational::new(1, den)
-            } else {
-                source_tb
-            };
-        let rate = frame_rate
-            .filter(|fps| fps.is_finite() && *fps > 0.0)
-            .map(ff::Rational::from)
-            .filter(|rate| rate.numerator() > 0 && rate.denominator() > 0);
-        let nominal_step = rate
-            .map(|rate| 1_i64.rescale(rate.invert(), encoder_time_base))
-            .filter(|step| *step > 0)
-            .unwrap_or(1);
+        let encoder_time_base = if encoder_name == "mpeg4" && time_base.den > MPEG4_MAX_TIME_BASE_DEN {
+            let den = frame_rate
+                .map(|fps| (fps * 1000.0).round())
+                .filter(|den| den.is_finite() && *den >= 1.0)
+                .map_or(MPEG4_MAX_TIME_BASE_DEN, |den| (den as i32).min(MPEG4_MAX_TIME_BASE_DEN));
+            ff::Rational::new(1, den)
+        } else {
+            source_tb
+        };
+        let rate = frame_rate.filter(|fps| fps.is_finite() && *fps > 0.0).map(ff::Rational::from).filter(|rate| rate.numerator() > 0 && rate.denominator() > 0);
+        let nominal_step = rate.map(|rate| 1_i64.rescale(rate.invert(), encoder_time_base)).filter(|step| *step > 0).unwrap_or(1);
 
         let temp_path = temp_path_for(path);
         let mut guard = RemoveOnDrop(Some(temp_path.clone()));
-        let mut output = ff::format::output(&temp_path).map_err(|err| {
-            open_err(format!(
-                "no container for this file name ({err}); use an extension such as .mp4 or .mkv"
-            ))
-        })?;
-        let global_header = output
-            .format()
-            .flags()
-            .contains(ff::format::Flags::GLOBAL_HEADER);
+        let mut output = ff::format::output(&temp_path)
+            .map_err(|err| open_err(format!("no container for this file name ({err}); use an extension such as .mp4 or .mkv")))?;
+        let global_header = output.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
 
-        let mut encoder = AvCodecContext::new_with_codec(codec)
-            .encoder()
-            .video()
-            .map_err(|err| open_err(format!("{encoder_name}: {err}")))?;
+        let mut encoder = AvCodecContext::new_with_codec(codec).encoder().video().map_err(|err| open_err(format!("{encoder_name}: {err}")))?;
         encoder.set_width(encoded_width);
         encoder.set_height(encoded_height);
         encoder.set_format(AvPixel::YUV420P);
@@ -252,38 +218,20 @@ impl VideoEncoder {
         for (key, value) in options {
             dictionary.set(key, value);
         }
-        let encoder = encoder
-            .open_as_with(codec, dictionary)
-            .map_err(|err| open_err(format!("opening encoder {encoder_name}: {err}")))?;
+        let encoder = encoder.open_as_with(codec, dictionary).map_err(|err| open_err(format!("opening encoder {encoder_name}: {err}")))?;
 
-        let mut stream = output
-            .add_stream(codec)
-            .map_err(|err| open_err(format!("adding the video stream: {err}")))?;
+        let mut stream = output.add_stream(codec).map_err(|err| open_err(format!("adding the video stream: {err}")))?;
         stream.set_parameters(&encoder);
         stream.set_time_base(source_tb);
         if let Some(rate) = rate {
             stream.set_avg_frame_rate(rate);
         }
         // `set_parameters` leaves the codec tag of the encoder context (0: the muxer picks).
-        output
-            .write_header()
-            .map_err(|err| open_err(format!("writing the container header: {err}")))?;
-        let stream_time_base = output
-            .stream(0)
-            .map(|s| s.time_base())
-            .filter(|tb| tb.numerator() > 0 && tb.denominator() > 0)
-            .unwrap_or(source_tb);
+        output.write_header().map_err(|err| open_err(format!("writing the container header: {err}")))?;
+        let stream_time_base = output.stream(0).map(|s| s.time_base()).filter(|tb| tb.numerator() > 0 && tb.denominator() > 0).unwrap_or(source_tb);
 
-        let converter = AvScaler::get(
-            AvPixel::RGB24,
-            encoded_width,
-            encoded_height,
-            AvPixel::YUV420P,
-            encoded_width,
-            encoded_height,
-            AvScalerFlags::BILINEAR,
-        )
-        .map_err(|err| open_err(format!("RGB to yuv420p converter: {err}")))?;
+        let converter = AvScaler::get(AvPixel::RGB24, encoded_width, encoded_height, AvPixel::YUV420P, encoded_width, encoded_height, AvScalerFlags::BILINEAR)
+            .map_err(|err| open_err(format!("RGB to yuv420p converter: {err}")))?;
 
         tracing::debug!(
             path = ?path,
@@ -336,27 +284,15 @@ impl VideoEncoder {
     pub fn push_rgb(&mut self, rgb: &[u8], pts: Pts) -> Result<(), EncodeError> {
         let row = self.width as usize * 3;
         if rgb.len() != row * self.height as usize {
-            return Err(self.bad_frame(format!(
-                "{} bytes, expected {}x{}x3 = {}",
-                rgb.len(),
-                self.width,
-                self.height,
-                row * self.height as usize
-            )));
+            return Err(self.bad_frame(format!("{} bytes, expected {}x{}x3 = {}", rgb.len(), self.width, self.height, row * self.height as usize)));
         }
         if pts.time_base != self.source_time_base {
-            return Err(self.bad_frame(format!(
-                "timestamp in time base {}, expected {}",
-                pts.time_base, self.source_time_base
-            )));
+            return Err(self.bad_frame(format!("timestamp in time base {}, expected {}", pts.time_base, self.source_time_base)));
         }
         if let Some(prev) = self.last_source_pts
             && pts.value <= prev
         {
-            return Err(self.bad_frame(format!(
-                "timestamp {} is not after the previous frame's ({prev})",
-                pts.value
-            )));
+            return Err(self.bad_frame(format!("timestamp {} is not after the previous frame's ({prev})", pts.value)));
         }
         self.last_source_pts = Some(pts.value);
         let source_tb = ff::Rational::new(self.source_time_base.num, self.source_time_base.den);
@@ -374,30 +310,19 @@ impl VideoEncoder {
         // The encoder may still hold the previous picture (frame threads): get a fresh buffer.
         // SAFETY: both frames were allocated by `AvFrame::new`; `av_frame_make_writable` only
         // replaces their buffers when another reference exists.
-        let rc = unsafe {
-            av_sys::av_frame_make_writable(self.rgb_frame.as_mut_ptr())
-                .min(av_sys::av_frame_make_writable(self.yuv_frame.as_mut_ptr()))
-        };
+        let rc = unsafe { av_sys::av_frame_make_writable(self.rgb_frame.as_mut_ptr()).min(av_sys::av_frame_make_writable(self.yuv_frame.as_mut_ptr())) };
         if rc < 0 {
             return Err(self.write_error(format!("frame buffer: {}", ff::Error::from(rc))));
         }
         let stride = self.rgb_frame.stride(0);
         let used = self.encoded_width as usize * 3;
         let plane = self.rgb_frame.data_mut(0);
-        for (y, src_row) in rgb
-            .chunks_exact(row)
-            .take(self.encoded_height as usize)
-            .enumerate()
-        {
+        for (y, src_row) in rgb.chunks_exact(row).take(self.encoded_height as usize).enumerate() {
             plane[y * stride..y * stride + used].copy_from_slice(&src_row[..used]);
         }
-        self.converter
-            .run(&self.rgb_frame, &mut self.yuv_frame)
-            .map_err(|err| self.write_error(format!("RGB to yuv420p: {err}")))?;
+        self.converter.run(&self.rgb_frame, &mut self.yuv_frame).map_err(|err| self.write_error(format!("RGB to yuv420p: {err}")))?;
         self.yuv_frame.set_pts(Some(ts));
-        self.encoder.send_frame(&self.yuv_frame).map_err(|err| {
-            self.write_error(format!("encoder refused frame {}: {err}", self.frames))
-        })?;
+        self.encoder.send_frame(&self.yuv_frame).map_err(|err| self.write_error(format!("encoder refused frame {}: {err}", self.frames)))?;
         self.frames += 1;
         self.write_packets()
     }
@@ -405,27 +330,17 @@ impl VideoEncoder {
     /// Flushes the encoder, writes the container trailer and renames the file into place.
     pub fn finish(mut self) -> Result<EncodeSummary, EncodeError> {
         if let Some(last) = self.last_pts {
-            self.durations
-                .insert(last, self.last_step.unwrap_or(self.nominal_step));
+            self.durations.insert(last, self.last_step.unwrap_or(self.nominal_step));
         }
-        self.encoder
-            .send_eof()
-            .map_err(|err| self.write_error(format!("flushing the encoder: {err}")))?;
+        self.encoder.send_eof().map_err(|err| self.write_error(format!("flushing the encoder: {err}")))?;
         self.write_packets()?;
-        let mut output = self
-            .output
-            .take()
-            .ok_or_else(|| self.write_error("already closed".to_owned()))?;
+        let mut output = self.output.take().ok_or_else(|| self.write_error("already closed".to_owned()))?;
         let trailer = output.write_trailer();
         // Closes the file before it is renamed (or removed).
         drop(output);
-        let done = trailer
-            .map_err(|err| format!("writing the container trailer: {err}"))
-            .and_then(|()| {
-                std::fs::rename(&self.temp_path, &self.final_path).map_err(|err| {
-                    format!("renaming {} into place: {err}", self.temp_path.display())
-                })
-            });
+        let done = trailer.map_err(|err| format!("writing the container trailer: {err}")).and_then(|()| {
+            std::fs::rename(&self.temp_path, &self.final_path).map_err(|err| format!("renaming {} into place: {err}", self.temp_path.display()))
+        });
         if let Err(reason) = done {
             std::fs::remove_file(&self.temp_path).ok();
             return Err(self.write_error(reason));
@@ -450,39 +365,21 @@ impl VideoEncoder {
                 Err(ff::Error::Other { errno }) if errno == ff::error::EAGAIN => return Ok(()),
                 Err(err) => return Err(self.write_error(format!("encoding: {err}"))),
             }
-            let duration = packet
-                .pts()
-                .and_then(|pts| self.durations.remove(&pts))
-                .or(self.last_step)
-                .unwrap_or(self.nominal_step);
+            let duration = packet.pts().and_then(|pts| self.durations.remove(&pts)).or(self.last_step).unwrap_or(self.nominal_step);
             packet.set_duration(duration);
             packet.set_stream(0);
             packet.rescale_ts(self.encoder_time_base, self.stream_time_base);
-            let output = self.output.as_mut().ok_or_else(|| EncodeError::Write {
-                path: self.final_path.clone(),
-                reason: "already closed".to_owned(),
-            })?;
-            packet
-                .write_interleaved(output)
-                .map_err(|err| EncodeError::Write {
-                    path: self.final_path.clone(),
-                    reason: format!("muxing: {err}"),
-                })?;
+            let output = self.output.as_mut().ok_or_else(|| EncodeError::Write { path: self.final_path.clone(), reason: "already closed".to_owned() })?;
+            packet.write_interleaved(output).map_err(|err| EncodeError::Write { path: self.final_path.clone(), reason: format!("muxing: {err}") })?;
         }
     }
 
     fn bad_frame(&self, reason: String) -> EncodeError {
-        EncodeError::BadFrame {
-            path: self.final_path.clone(),
-            reason,
-        }
+        EncodeError::BadFrame { path: self.final_path.clone(), reason }
     }
 
     fn write_error(&self, reason: String) -> EncodeError {
-        EncodeError::Write {
-            path: self.final_path.clone(),
-            reason,
-        }
+        EncodeError::Write { path: self.final_path.clone(), reason }
     }
 }
 
@@ -510,18 +407,9 @@ impl Drop for RemoveOnDrop {
 /// `dir/.name.tmp-<pid>.<ext>`: hidden, beside the output (so the rename is atomic), and with
 /// the same extension (FFmpeg picks the container from it).
 fn temp_path_for(path: &Path) -> PathBuf {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
     dir.join(format!(".{stem}.tmp-{}{ext}", std::process::id()))
 }
 
@@ -534,14 +422,8 @@ mod tests {
         let tmp = temp_path_for(Path::new("out/clip.annotated.mp4"));
         assert_eq!(tmp.parent(), Some(Path::new("out")));
         let name = tmp.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        assert!(
-            name.starts_with(".clip.annotated.tmp-") && name.ends_with(".mp4"),
-            "{name}"
-        );
-        assert_eq!(
-            temp_path_for(Path::new("x.mkv")).parent(),
-            Some(Path::new("."))
-        );
+        assert!(name.starts_with(".clip.annotated.tmp-") && name.ends_with(".mp4"), "{name}");
+        assert_eq!(temp_path_for(Path::new("x.mkv")).parent(), Some(Path::new(".")));
     }
 
     /// Encodes `n` frames at 1/2997 × 100 ticks (29.97 fps) and decodes them back.
@@ -562,47 +444,23 @@ mod tests {
                     rgb[(y * w as usize + x) * 3..][..3].copy_from_slice(&[250, 250, 250]);
                 }
             }
-            enc.push_rgb(&rgb, Pts::new(1000 + i * 100, tb))
-                .expect("push");
+            enc.push_rgb(&rgb, Pts::new(1000 + i * 100, tb)).expect("push");
         }
-        assert!(
-            enc.push_rgb(&[0; 3], Pts::new(9999, tb)).is_err(),
-            "wrong size is refused"
-        );
+        assert!(enc.push_rgb(&[0; 3], Pts::new(9999, tb)).is_err(), "wrong size is refused");
         let summary = enc.finish().expect("finish");
-        assert_eq!(
-            (summary.frames, summary.width, summary.height),
-            (12, 64, 48)
-        );
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-            .expect("dir")
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(
-            leftovers,
-            vec![std::ffi::OsString::from("rt.mp4")],
-            "only the video remains"
-        );
+        assert_eq!((summary.frames, summary.width, summary.height), (12, 64, 48));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("rt.mp4")], "only the video remains");
 
-        let mut decoder =
-            super::super::Decoder::open(&path, &super::super::DecodeOptions::default())
-                .expect("decodes");
+        let mut decoder = super::super::Decoder::open(&path, &super::super::DecodeOptions::default()).expect("decodes");
         let frames: Vec<_> = decoder.by_ref().map(|f| f.expect("frame")).collect();
         assert_eq!(frames.len(), 12);
         assert_eq!((frames[0].width, frames[0].height), (64, 48));
         for (i, f) in frames.iter().enumerate() {
-            assert!(
-                (f.timestamp_s - i as f64 * 100.0 / 2997.0).abs() < 1e-6,
-                "frame {i} at {}",
-                f.timestamp_s
-            );
+            assert!((f.timestamp_s - i as f64 * 100.0 / 2997.0).abs() < 1e-6, "frame {i} at {}", f.timestamp_s);
         }
         let duration = decoder.info().duration_s.expect("duration");
-        assert!(
-            (duration - 12.0 * 100.0 / 2997.0).abs() < 1e-3,
-            "duration {duration}"
-        );
+        assert!((duration - 12.0 * 100.0 / 2997.0).abs() < 1e-3, "duration {duration}");
         // The square is where it was drawn.
         let f = &frames[5];
         assert!(f.gray[(15 * 64 + 20) as usize] > 200 && f.gray[(15 * 64 + 40) as usize] < 40);
@@ -613,24 +471,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let tb = Rational::new(1, 25);
         // Unknown container extension.
-        let err = VideoEncoder::create(&dir.path().join("x.notavideo"), 32, 32, tb, Some(25.0))
-            .expect_err("no container");
+        let err = VideoEncoder::create(&dir.path().join("x.notavideo"), 32, 32, tb, Some(25.0)).expect_err("no container");
         assert!(err.to_string().contains("x.notavideo"), "{err}");
         // Dropped before finish.
         let path = dir.path().join("dropped.mp4");
         let mut enc = VideoEncoder::create(&path, 32, 32, tb, Some(25.0)).expect("create");
-        enc.push_rgb(&[0; 32 * 32 * 3], Pts::new(0, tb))
-            .expect("push");
-        assert!(
-            enc.push_rgb(&[0; 32 * 32 * 3], Pts::new(0, tb)).is_err(),
-            "same timestamp twice"
-        );
+        enc.push_rgb(&[0; 32 * 32 * 3], Pts::new(0, tb)).expect("push");
+        assert!(enc.push_rgb(&[0; 32 * 32 * 3], Pts::new(0, tb)).is_err(), "same timestamp twice");
         drop(enc);
-        assert_eq!(
-            std::fs::read_dir(dir.path()).expect("dir").count(),
-            0,
-            "nothing left behind"
-        );
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0, "nothing left behind");
         // Too small.
         assert!(VideoEncoder::create(&dir.path().join("tiny.mp4"), 1, 1, tb, None).is_err());
     }

@@ -102,10 +102,7 @@ impl DecodeError {
         match err.kind() {
             std::io::ErrorKind::NotFound => Self::NotFound { path },
             std::io::ErrorKind::PermissionDenied => Self::PermissionDenied { path },
-            _ => Self::Open {
-                path,
-                reason: err.to_string(),
-            },
+            _ => Self::Open { path, reason: err.to_string() },
         }
     }
 

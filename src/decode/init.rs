@@ -57,12 +57,7 @@ fn install_log_callback() {
 
 /// FFmpeg log callback: formats the message and emits it as a `tracing` event.
 #[cfg(all(target_arch = "x86_64", not(windows)))]
-unsafe extern "C" fn log_to_tracing(
-    avcl: *mut c_void,
-    level: c_int,
-    fmt: *const c_char,
-    args: AvVaListArg,
-) {
+unsafe extern "C" fn log_to_tracing(avcl: *mut c_void, level: c_int, fmt: *const c_char, args: AvVaListArg) {
     use tracing::Level;
     let tracing_level = if level <= av_sys::AV_LOG_FATAL {
         Level::ERROR
@@ -86,17 +81,7 @@ unsafe extern "C" fn log_to_tracing(
     let mut print_prefix = LOG_PRINT_PREFIX.try_with(Cell::get).unwrap_or(1);
     // SAFETY: `buf` is writable for its full length, `fmt`/`args` come straight from FFmpeg
     // and are consumed exactly once, and the function always NUL-terminates `buf`.
-    let written = unsafe {
-        av_sys::av_log_format_line2(
-            avcl,
-            level,
-            fmt,
-            args,
-            buf.as_mut_ptr(),
-            buf.len() as c_int,
-            &mut print_prefix,
-        )
-    };
+    let written = unsafe { av_sys::av_log_format_line2(avcl, level, fmt, args, buf.as_mut_ptr(), buf.len() as c_int, &mut print_prefix) };
     LOG_PRINT_PREFIX.try_with(|p| p.set(print_prefix)).ok();
     if written < 0 {
         return;

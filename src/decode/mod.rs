@@ -80,12 +80,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self {
-            sample_fps: None,
-            threads: 0,
-            max_pixels: DEFAULT_MAX_PIXELS,
-            rgb: false,
-        }
+        Self { sample_fps: None, threads: 0, max_pixels: DEFAULT_MAX_PIXELS, rgb: false }
     }
 }
 
@@ -150,10 +145,7 @@ impl fmt::Debug for Frame {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("gray", &format_args!("[{} bytes]", self.gray.len()))
-            .field(
-                "rgb",
-                &format_args!("{:?}", self.rgb.as_ref().map(|rgb| rgb.len())),
-            )
+            .field("rgb", &format_args!("{:?}", self.rgb.as_ref().map(|rgb| rgb.len())))
             .finish()
     }
 }
@@ -208,17 +200,10 @@ impl Completeness {
     /// Applies the rule to a `declared_s` and `decoded_s` duration, with `frame_s` one frame
     /// duration (if known).
     pub fn judge(declared_s: Option<f64>, decoded_s: f64, frame_s: Option<f64>) -> Self {
-        let tolerance_s = frame_s
-            .filter(|s| s.is_finite())
-            .map_or(TRUNCATION_TOLERANCE_S, |frame_s| {
-                (TRUNCATION_TOLERANCE_FRAMES * frame_s).max(TRUNCATION_TOLERANCE_S)
-            });
+        let tolerance_s =
+            frame_s.filter(|s| s.is_finite()).map_or(TRUNCATION_TOLERANCE_S, |frame_s| (TRUNCATION_TOLERANCE_FRAMES * frame_s).max(TRUNCATION_TOLERANCE_S));
         let truncated = declared_s.is_some_and(|declared| declared - decoded_s > tolerance_s);
-        Self {
-            declared_s,
-            decoded_s,
-            truncated,
-        }
+        Self { declared_s, decoded_s, truncated }
     }
 }
 

@@ -54,54 +54,30 @@ pub(super) fn open_stream(path: &Path, opts: &DecodeOptions) -> Result<OpenedStr
 
     let mut input = open_input(path, opts.max_pixels)?;
     let stream_index = pick_video_stream(&input).ok_or_else(|| no_video_stream(path, &input))?;
-    let stream = input
-        .stream(stream_index)
-        .ok_or_else(|| DecodeError::Open {
-            path: path.to_owned(),
-            reason: format!("stream {stream_index} vanished"),
-        })?;
+    let stream = input.stream(stream_index).ok_or_else(|| DecodeError::Open { path: path.to_owned(), reason: format!("stream {stream_index} vanished") })?;
 
     let parameters = stream.parameters();
     let coded_size = parameter_size(&parameters);
-    check_size(
-        path,
-        u64::from(coded_size.0),
-        u64::from(coded_size.1),
-        opts.max_pixels,
-    )?;
+    check_size(path, u64::from(coded_size.0), u64::from(coded_size.1), opts.max_pixels)?;
     let (info, timing) = probe_stream(path, &input, &stream, coded_size);
     let decoder = open_decoder(path, parameters, &info.codec, stream.time_base(), opts)?;
     discard_other_streams(&mut input, stream_index);
     tracing::debug!(?info, "opened video");
-    Ok(OpenedStream {
-        input,
-        stream_index,
-        decoder,
-        info,
-        timing,
-    })
+    Ok(OpenedStream { input, stream_index, decoder, info, timing })
 }
 
 fn check_options(path: &Path, opts: &DecodeOptions) -> Result<(), DecodeError> {
-    let invalid = |reason: String| DecodeError::InvalidOptions {
-        path: path.to_owned(),
-        reason,
-    };
+    let invalid = |reason: String| DecodeError::InvalidOptions { path: path.to_owned(), reason };
     if let Some(fps) = opts.sample_fps
         && !(fps.is_finite() && fps > 0.0)
     {
-        return Err(invalid(format!(
-            "sample_fps must be a positive number, got {fps}"
-        )));
+        return Err(invalid(format!("sample_fps must be a positive number, got {fps}")));
     }
     if opts.max_pixels == 0 {
         return Err(invalid("max_pixels must be at least 1".to_owned()));
     }
     if i32::try_from(opts.threads).is_err() {
-        return Err(invalid(format!(
-            "threads must fit in an i32, got {}",
-            opts.threads
-        )));
+        return Err(invalid(format!("threads must fit in an i32, got {}", opts.threads)));
     }
     Ok(())
 }
@@ -111,17 +87,12 @@ fn check_file(path: &Path) -> Result<(), DecodeError> {
     let io_error = |err: std::io::Error| DecodeError::from_io(path, &err);
     let metadata = std::fs::metadata(path).map_err(io_error)?;
     if metadata.is_dir() {
-        return Err(DecodeError::Open {
-            path: path.to_owned(),
-            reason: "is a directory".to_owned(),
-        });
+        return Err(DecodeError::Open { path: path.to_owned(), reason: "is a directory".to_owned() });
     }
     // Opening proves read permission (metadata does not need it).
     std::fs::File::open(path).map_err(io_error)?;
     if metadata.is_file() && metadata.len() == 0 {
-        return Err(DecodeError::Empty {
-            path: path.to_owned(),
-        });
+        return Err(DecodeError::Empty { path: path.to_owned() });
     }
     Ok(())
 }
@@ -141,22 +112,12 @@ fn c_path(path: &Path) -> Option<CString> {
 /// `avformat_open_input` + `avformat_find_stream_info`, with the size limit checked on the
 /// container header in between so that probing never allocates a huge frame.
 fn open_input(path: &Path, max_pixels: u64) -> Result<AvInput, DecodeError> {
-    let c_path = c_path(path).ok_or_else(|| DecodeError::Open {
-        path: path.to_owned(),
-        reason: "path is not representable for FFmpeg".to_owned(),
-    })?;
+    let c_path = c_path(path).ok_or_else(|| DecodeError::Open { path: path.to_owned(), reason: "path is not representable for FFmpeg".to_owned() })?;
 
     let mut raw: *mut av_sys::AVFormatContext = std::ptr::null_mut();
     // SAFETY: `raw` is a valid out-pointer and `c_path` a NUL-terminated string; on failure
     // FFmpeg frees the context and leaves `raw` null.
-    let rc = unsafe {
-        av_sys::avformat_open_input(
-            &mut raw,
-            c_path.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null_mut(),
-        )
-    };
+    let rc = unsafe { av_sys::avformat_open_input(&mut raw, c_path.as_ptr(), std::ptr::null(), std::ptr::null_mut()) };
     if rc < 0 || raw.is_null() {
         return Err(open_error(path, AvError::from(rc)));
     }
@@ -199,29 +160,15 @@ fn open_error(path: &Path, err: AvError) -> DecodeError {
     let path = path.to_owned();
     match err {
         AvError::Other { errno } if errno == ff::error::ENOENT => DecodeError::NotFound { path },
-        AvError::Other { errno } if errno == ff::error::EACCES || errno == ff::error::EPERM => {
-            DecodeError::PermissionDenied { path }
-        }
-        AvError::InvalidData
-        | AvError::DemuxerNotFound
-        | AvError::StreamNotFound
-        | AvError::Eof => DecodeError::NotMedia {
-            path,
-            reason: err.to_string(),
-        },
-        _ => DecodeError::Open {
-            path,
-            reason: err.to_string(),
-        },
+        AvError::Other { errno } if errno == ff::error::EACCES || errno == ff::error::EPERM => DecodeError::PermissionDenied { path },
+        AvError::InvalidData | AvError::DemuxerNotFound | AvError::StreamNotFound | AvError::Eof => DecodeError::NotMedia { path, reason: err.to_string() },
+        _ => DecodeError::Open { path, reason: err.to_string() },
     }
 }
 
 /// The main video stream, ignoring cover art (`attached_pic`) that audio files carry.
 fn pick_video_stream(input: &AvInput) -> Option<usize> {
-    let usable = |stream: &AvStream| {
-        stream.parameters().medium() == AvMediaType::Video
-            && !stream.disposition().contains(AvDisposition::ATTACHED_PIC)
-    };
+    let usable = |stream: &AvStream| stream.parameters().medium() == AvMediaType::Video && !stream.disposition().contains(AvDisposition::ATTACHED_PIC);
     if let Some(best) = input.streams().best(AvMediaType::Video)
         && usable(&best)
     {
@@ -247,20 +194,10 @@ fn no_video_stream(path: &Path, input: &AvInput) -> DecodeError {
     if input.probe_score() <= AVPROBE_SCORE_RETRY {
         return DecodeError::NotMedia {
             path: path.to_owned(),
-            reason: format!(
-                "format `{}` guessed with low confidence and no video stream",
-                input.format().name()
-            ),
+            reason: format!("format `{}` guessed with low confidence and no video stream", input.format().name()),
         };
     }
-    DecodeError::NoVideoStream {
-        path: path.to_owned(),
-        found: if kinds.is_empty() {
-            "none".to_owned()
-        } else {
-            kinds.join(", ")
-        },
-    }
+    DecodeError::NoVideoStream { path: path.to_owned(), found: if kinds.is_empty() { "none".to_owned() } else { kinds.join(", ") } }
 }
 
 fn open_decoder(
@@ -270,16 +207,10 @@ fn open_decoder(
     packet_time_base: ff::Rational,
     opts: &DecodeOptions,
 ) -> Result<AvVideoDecoder, DecodeError> {
-    let unsupported = |reason: String| DecodeError::UnsupportedCodec {
-        path: path.to_owned(),
-        codec: codec.to_owned(),
-        reason,
-    };
+    let unsupported = |reason: String| DecodeError::UnsupportedCodec { path: path.to_owned(), codec: codec.to_owned(), reason };
     let codec_id = parameters.id();
-    let av_codec = ff::decoder::find(codec_id)
-        .ok_or_else(|| unsupported("FFmpeg has no decoder for it".to_owned()))?;
-    let mut context =
-        AvCodecContext::from_parameters(parameters).map_err(|err| unsupported(err.to_string()))?;
+    let av_codec = ff::decoder::find(codec_id).ok_or_else(|| unsupported("FFmpeg has no decoder for it".to_owned()))?;
+    let mut context = AvCodecContext::from_parameters(parameters).map_err(|err| unsupported(err.to_string()))?;
     // SAFETY: `context` owns a valid, not yet opened `AVCodecContext`; these fields may be set
     // freely before `avcodec_open2`. `threads` was checked to fit in an i32.
     unsafe {
@@ -289,11 +220,7 @@ fn open_decoder(
         (*raw).max_pixels = opts.max_pixels.min(i64::MAX as u64) as i64;
         (*raw).pkt_timebase = packet_time_base.into();
     }
-    context
-        .decoder()
-        .open_as(av_codec)
-        .and_then(|opened| opened.video())
-        .map_err(|err| unsupported(err.to_string()))
+    context.decoder().open_as(av_codec).and_then(|opened| opened.video()).map_err(|err| unsupported(err.to_string()))
 }
 
 /// Tells the demuxer to drop packets of every stream but the chosen one.
@@ -317,25 +244,12 @@ fn parameter_size(parameters: &AvParameters) -> (u32, u32) {
         let raw = parameters.as_ptr();
         ((*raw).width, (*raw).height)
     };
-    (
-        u32::try_from(width).unwrap_or(0),
-        u32::try_from(height).unwrap_or(0),
-    )
+    (u32::try_from(width).unwrap_or(0), u32::try_from(height).unwrap_or(0))
 }
 
-pub(super) fn check_size(
-    path: &Path,
-    width: u64,
-    height: u64,
-    max_pixels: u64,
-) -> Result<(), DecodeError> {
+pub(super) fn check_size(path: &Path, width: u64, height: u64, max_pixels: u64) -> Result<(), DecodeError> {
     if width.saturating_mul(height) > max_pixels {
-        return Err(DecodeError::TooLarge {
-            path: path.to_owned(),
-            width,
-            height,
-            max_pixels,
-        });
+        return Err(DecodeError::TooLarge { path: path.to_owned(), width, height, max_pixels });
     }
     Ok(())
 }

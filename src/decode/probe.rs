@@ -34,54 +34,25 @@ pub(super) struct StreamTiming {
 
 /// Reads the metadata of `stream` (one of `input`'s streams), whose coded frames are
 /// `coded_width`×`coded_height`.
-pub(super) fn probe_stream(
-    path: &Path,
-    input: &AvInput,
-    stream: &AvStream,
-    (coded_width, coded_height): (u32, u32),
-) -> (VideoInfo, StreamTiming) {
+pub(super) fn probe_stream(path: &Path, input: &AvInput, stream: &AvStream, (coded_width, coded_height): (u32, u32)) -> (VideoInfo, StreamTiming) {
     let time_base = rational_from_av(stream.time_base());
     let rotation_deg = stream_rotation(stream);
-    let avg_fps = [stream.avg_frame_rate(), stream.rate()]
-        .into_iter()
-        .map(rational_from_av)
-        .find(|rate| rate.is_positive())
-        .and_then(Rational::to_f64);
+    let avg_fps = [stream.avg_frame_rate(), stream.rate()].into_iter().map(rational_from_av).find(|rate| rate.is_positive()).and_then(Rational::to_f64);
     let stream_duration_s = positive(stream.duration()).map(|ticks| time_base.seconds(ticks));
-    let container_duration_s =
-        positive(input.duration()).map(|us| us as f64 / f64::from(av_sys::AV_TIME_BASE));
-    let duration_s = stream_duration_s
-        .or(container_duration_s)
-        .filter(|s| s.is_finite());
-    let frames_estimate = u64::try_from(stream.frames())
-        .ok()
-        .filter(|&n| n > 0)
-        .or_else(|| {
-            let estimate = (duration_s? * avg_fps?).round();
-            (estimate >= 1.0).then_some(estimate as u64)
-        });
+    let container_duration_s = positive(input.duration()).map(|us| us as f64 / f64::from(av_sys::AV_TIME_BASE));
+    let duration_s = stream_duration_s.or(container_duration_s).filter(|s| s.is_finite());
+    let frames_estimate = u64::try_from(stream.frames()).ok().filter(|&n| n > 0).or_else(|| {
+        let estimate = (duration_s? * avg_fps?).round();
+        (estimate >= 1.0).then_some(estimate as u64)
+    });
     let start_ts = (stream.start_time() != av_sys::AV_NOPTS_VALUE).then(|| stream.start_time());
-    let nominal_step = avg_fps
-        .and_then(|fps| time_base.to_f64().map(|tb| 1.0 / (fps * tb)))
-        .filter(|step| step.is_finite() && *step >= 1.0)
-        .map(|step| step.round() as i64);
-    let creation_time_utc = input
-        .metadata()
-        .get("creation_time")
-        .and_then(rfc3339_from_tag)
-        .or_else(|| {
-            stream
-                .metadata()
-                .get("creation_time")
-                .and_then(rfc3339_from_tag)
-        });
+    let nominal_step =
+        avg_fps.and_then(|fps| time_base.to_f64().map(|tb| 1.0 / (fps * tb))).filter(|step| step.is_finite() && *step >= 1.0).map(|step| step.round() as i64);
+    let creation_time_utc =
+        input.metadata().get("creation_time").and_then(rfc3339_from_tag).or_else(|| stream.metadata().get("creation_time").and_then(rfc3339_from_tag));
     let codec = stream.parameters().id().name().to_owned();
 
-    let (width, height) = if rotation_deg % 180 == 0 {
-        (coded_width, coded_height)
-    } else {
-        (coded_height, coded_width)
-    };
+    let (width, height) = if rotation_deg % 180 == 0 { (coded_width, coded_height) } else { (coded_height, coded_width) };
     // The container's duration is the longest stream's (e.g. audio that outlasts the video),
     // so it only stands for the video's when the video is all the file holds.
     let declared_s = if duration_from_bitrate(input) {
@@ -106,11 +77,7 @@ pub(super) fn probe_stream(
         codec,
         creation_time_utc,
     };
-    let timing = StreamTiming {
-        start_ts,
-        nominal_step,
-        declared_s,
-    };
+    let timing = StreamTiming { start_ts, nominal_step, declared_s };
     (info, timing)
 }
 
@@ -120,10 +87,7 @@ fn duration_from_bitrate(input: &AvInput) -> bool {
     // SAFETY: `input` owns a valid, opened format context; this reads a plain enum field
     // that `avformat_find_stream_info` has set.
     let method = unsafe { (*input.as_ptr()).duration_estimation_method };
-    matches!(
-        method,
-        av_sys::AVDurationEstimationMethod::AVFMT_DURATION_FROM_BITRATE
-    )
+    matches!(method, av_sys::AVDurationEstimationMethod::AVFMT_DURATION_FROM_BITRATE)
 }
 
 fn rational_from_av(value: ff::Rational) -> Rational {
@@ -150,12 +114,7 @@ fn stream_rotation(stream: &AvStream) -> i32 {
         }
         tracing::debug!(?matrix, "display matrix is not a quarter turn; ignoring it");
     }
-    stream
-        .metadata()
-        .get("rotate")
-        .and_then(|tag| tag.trim().parse::<f64>().ok())
-        .and_then(snap_to_quarter_turn)
-        .unwrap_or(0)
+    stream.metadata().get("rotate").and_then(|tag| tag.trim().parse::<f64>().ok()).and_then(snap_to_quarter_turn).unwrap_or(0)
 }
 
 pub(super) fn display_matrix_from_bytes(bytes: &[u8]) -> Option<[i32; 9]> {
@@ -179,9 +138,7 @@ pub(super) fn rotation_from_display_matrix(matrix: &[i32; 9]) -> Option<i32> {
     if scale_x == 0.0 || scale_y == 0.0 {
         return None;
     }
-    let counter_clockwise = -(fixed(matrix[1]) / scale_y)
-        .atan2(fixed(matrix[0]) / scale_x)
-        .to_degrees();
+    let counter_clockwise = -(fixed(matrix[1]) / scale_y).atan2(fixed(matrix[0]) / scale_x).to_degrees();
     snap_to_quarter_turn(-counter_clockwise)
 }
 
@@ -200,11 +157,7 @@ pub(super) fn snap_to_quarter_turn(degrees: f64) -> Option<i32> {
 pub(super) fn rfc3339_from_tag(tag: &str) -> Option<String> {
     let tag = tag.trim();
     let bytes = tag.as_bytes();
-    let digits = |range: std::ops::Range<usize>| {
-        bytes
-            .get(range)
-            .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
-    };
+    let digits = |range: std::ops::Range<usize>| bytes.get(range).is_some_and(|b| b.iter().all(u8::is_ascii_digit));
     let shape_ok = digits(0..4)
         && bytes.get(4) == Some(&b'-')
         && digits(5..7)

@@ -20,11 +20,7 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler for at most `sample_fps` frames per second (`None`: every frame).
     pub fn new(sample_fps: Option<f64>) -> Self {
-        Self {
-            period_s: sample_fps.map(|fps| 1.0 / fps),
-            anchor_s: None,
-            next_s: 0.0,
-        }
+        Self { period_s: sample_fps.map(|fps| 1.0 / fps), anchor_s: None, next_s: 0.0 }
     }
 
     /// Whether the frame at `t` seconds (from the stream start,

@@ -7,9 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use super::convert::{LIMITED_TO_FULL_RANGE, rotate_pixels};
-use super::probe::{
-    display_matrix_from_bytes, rfc3339_from_tag, rotation_from_display_matrix, snap_to_quarter_turn,
-};
+use super::probe::{display_matrix_from_bytes, rfc3339_from_tag, rotation_from_display_matrix, snap_to_quarter_turn};
 use super::*;
 
 const VIDEO_DIR: &str = "/work/shared/data/video";
@@ -27,12 +25,7 @@ fn real_clip(name: &str) -> Option<PathBuf> {
 
 fn have_ffmpeg() -> bool {
     static HAVE: OnceLock<bool> = OnceLock::new();
-    let have = *HAVE.get_or_init(|| {
-        Command::new("ffmpeg")
-            .arg("-version")
-            .output()
-            .is_ok_and(|out| out.status.success())
-    });
+    let have = *HAVE.get_or_init(|| Command::new("ffmpeg").arg("-version").output().is_ok_and(|out| out.status.success()));
     if !have {
         eprintln!("note: `ffmpeg` CLI not available; skipping");
     }
@@ -42,17 +35,9 @@ fn have_ffmpeg() -> bool {
 /// Runs `ffmpeg -nostdin -v error -y <args…> <output>` and panics with its stderr if it fails.
 /// `args` is split on whitespace (test paths and filter strings contain none).
 fn ffmpeg(args: &str, output: &Path) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-y"])
-        .args(args.split_whitespace())
-        .arg(output)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new("ffmpeg").args(["-nostdin", "-hide_banner", "-v", "error", "-y"]).args(args.split_whitespace()).arg(output).output().expect("run ffmpeg");
+    assert!(out.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// First frame of `path` as the `ffmpeg` CLI sees it (autorotated, swscale to gray).
@@ -63,11 +48,7 @@ fn cli_gray_first_frame(path: &Path) -> Vec<u8> {
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .output()
         .expect("run ffmpeg");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     out.stdout
 }
 
@@ -78,8 +59,7 @@ fn path_str(path: &Path) -> &str {
 /// A `size` testsrc clip at `rate` fps for `seconds`, MPEG-4 Part 2 in MP4 (always built in).
 fn make_clip(dir: &Path, name: &str, size: &str, rate: u32, seconds: u32) -> PathBuf {
     let path = dir.join(name);
-    let args =
-        format!("-f lavfi -i testsrc=size={size}:rate={rate} -t {seconds} -c:v mpeg4 -q:v 3");
+    let args = format!("-f lavfi -i testsrc=size={size}:rate={rate} -t {seconds} -c:v mpeg4 -q:v 3");
     ffmpeg(&args, &path);
     path
 }
@@ -116,12 +96,7 @@ fn decode_all(path: &Path, opts: &DecodeOptions) -> (Vec<Seen>, DecodeStats, Vid
 
 fn assert_strictly_increasing(seen: &[Seen]) {
     for pair in seen.windows(2) {
-        assert!(
-            pair[1].timestamp_s > pair[0].timestamp_s,
-            "timestamps not increasing: {:?} then {:?}",
-            pair[0],
-            pair[1]
-        );
+        assert!(pair[1].timestamp_s > pair[0].timestamp_s, "timestamps not increasing: {:?} then {:?}", pair[0], pair[1]);
         assert!(pair[1].index > pair[0].index);
         assert!(pair[1].pts.value > pair[0].pts.value);
     }
@@ -136,18 +111,9 @@ fn open_err(path: &Path) -> DecodeError {
 
 fn assert_names_file(err: &DecodeError, path: &Path) {
     let message = err.to_string();
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .expect("file name");
-    assert!(
-        message.contains(name),
-        "message {message:?} does not name {name}"
-    );
-    assert!(
-        !message.contains('\n'),
-        "message {message:?} is not one line"
-    );
+    let name = path.file_name().and_then(|n| n.to_str()).expect("file name");
+    assert!(message.contains(name), "message {message:?} does not name {name}");
+    assert!(!message.contains('\n'), "message {message:?} is not one line");
     assert_eq!(err.path(), path);
 }
 
@@ -222,14 +188,8 @@ fn rotate_rgb_moves_whole_pixels() {
     // 2 wide, 1 tall, 3 bytes per pixel: A B.
     let src: Vec<u8> = vec![1, 2, 3, 7, 8, 9];
     assert_eq!(rotate_pixels(src.clone(), 2, 1, 3, 90), (src.clone(), 1, 2));
-    assert_eq!(
-        rotate_pixels(src.clone(), 2, 1, 3, 180),
-        (vec![7, 8, 9, 1, 2, 3], 2, 1)
-    );
-    assert_eq!(
-        rotate_pixels(src.clone(), 2, 1, 3, 270),
-        (vec![7, 8, 9, 1, 2, 3], 1, 2)
-    );
+    assert_eq!(rotate_pixels(src.clone(), 2, 1, 3, 180), (vec![7, 8, 9, 1, 2, 3], 2, 1));
+    assert_eq!(rotate_pixels(src.clone(), 2, 1, 3, 270), (vec![7, 8, 9, 1, 2, 3], 1, 2));
 }
 
 #[test]
@@ -245,10 +205,7 @@ fn sampler_keeps_grid_and_skips_gaps() {
 
     // 29.97 fps for 10 s at 5 fps: one frame per 0.2 s grid point.
     let mut sampler = Sampler::new(Some(5.0));
-    let kept = (0..300)
-        .map(|i| f64::from(i) * 100.0 / 2997.0)
-        .filter(|&t| sampler.accept(t))
-        .count();
+    let kept = (0..300).map(|i| f64::from(i) * 100.0 / 2997.0).filter(|&t| sampler.accept(t)).count();
     assert_eq!(kept, 50);
 }
 
@@ -263,13 +220,7 @@ fn creation_time_tags_become_rfc3339() {
     for (tag, want) in ok {
         assert_eq!(rfc3339_from_tag(tag).as_deref(), Some(want), "{tag}");
     }
-    for tag in [
-        "",
-        "yesterday",
-        "2020-01-02",
-        "2020-01-02T03:04:05.",
-        "2020-01-02T03:04:05 CET",
-    ] {
+    for tag in ["", "yesterday", "2020-01-02", "2020-01-02T03:04:05.", "2020-01-02T03:04:05 CET"] {
         assert_eq!(rfc3339_from_tag(tag), None, "{tag}");
     }
 }
@@ -305,11 +256,7 @@ fn ffmpeg_log_goes_to_tracing() {
     std::fs::write(&path, "plain text, not an mp4").expect("write");
     let captured = Captured(Arc::default());
     let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::DEBUG).with_ansi(false).with_writer(move || writer.clone()).finish();
     // The mov demuxer logs on the calling thread while probing the file.
     tracing::subscriber::with_default(subscriber, || open_err(&path));
     let log = String::from_utf8_lossy(&captured.0.lock().expect("lock")).into_owned();
@@ -324,10 +271,7 @@ fn invalid_options_are_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("never-read.mp4");
     for fps in [0.0, -5.0, f64::NAN, f64::INFINITY] {
-        let opts = DecodeOptions {
-            sample_fps: Some(fps),
-            ..DecodeOptions::default()
-        };
+        let opts = DecodeOptions { sample_fps: Some(fps), ..DecodeOptions::default() };
         let err = Decoder::open(&path, &opts).expect_err("invalid fps");
         assert!(matches!(err, DecodeError::InvalidOptions { .. }), "{err}");
         assert_names_file(&err, &path);
@@ -432,68 +376,32 @@ fn too_large_is_rejected_at_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Motion JPEG in QuickTime: the demuxer reports the size from the sample entry.
     let clip = dir.path().join("small.mov");
-    ffmpeg(
-        "-f lavfi -i testsrc=size=64x48:rate=10 -t 0.5 -c:v mjpeg",
-        &clip,
-    );
+    ffmpeg("-f lavfi -i testsrc=size=64x48:rate=10 -t 0.5 -c:v mjpeg", &clip);
 
     // A limit below the real size.
-    let opts = DecodeOptions {
-        max_pixels: 64 * 48 - 1,
-        ..DecodeOptions::default()
-    };
+    let opts = DecodeOptions { max_pixels: 64 * 48 - 1, ..DecodeOptions::default() };
     let err = Decoder::open(&clip, &opts).expect_err("too large");
-    assert!(
-        matches!(
-            err,
-            DecodeError::TooLarge {
-                width: 64,
-                height: 48,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::TooLarge { width: 64, height: 48, .. }), "{err}");
     assert_names_file(&err, &clip);
 
     // A header claiming 65535×65535: patch the `jpeg` sample entry's width and height
     // (type + 6 reserved + 2 data_ref_index + 16 pre_defined/reserved = 28 bytes in).
     let mut bytes = std::fs::read(&clip).expect("read");
-    let entry = bytes
-        .windows(4)
-        .position(|w| w == b"jpeg")
-        .expect("jpeg sample entry");
+    let entry = bytes.windows(4).position(|w| w == b"jpeg").expect("jpeg sample entry");
     assert_eq!(bytes[entry + 28..entry + 32], [0, 64, 0, 48]);
     bytes[entry + 28..entry + 32].copy_from_slice(&[0xFF; 4]);
     let huge = dir.path().join("huge-header.mov");
     std::fs::write(&huge, &bytes).expect("write");
     let err = open_err(&huge);
-    assert!(
-        matches!(
-            err,
-            DecodeError::TooLarge {
-                width: 65535,
-                height: 65535,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::TooLarge { width: 65535, height: 65535, .. }), "{err}");
     assert_names_file(&err, &huge);
 
     // MPEG-4 Part 2 in MP4: the demuxer leaves the size to the decoder, which refuses to
     // allocate frames above the limit, so the failure surfaces while decoding.
     let mp4 = make_clip(dir.path(), "small.mp4", "64x48", 10, 1);
-    let result = Decoder::open(&mp4, &opts)
-        .and_then(|mut decoder| decoder.find_map(Result::err).map_or(Ok(()), Err));
+    let result = Decoder::open(&mp4, &opts).and_then(|mut decoder| decoder.find_map(Result::err).map_or(Ok(()), Err));
     let err = result.expect_err("no frame may exceed the limit");
-    assert!(
-        matches!(
-            err,
-            DecodeError::TooLarge { .. } | DecodeError::Decode { .. }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, DecodeError::TooLarge { .. } | DecodeError::Decode { .. }), "{err}");
     assert_names_file(&err, &mp4);
 }
 
@@ -524,10 +432,7 @@ fn truncated_mp4_delivers_frames_before_the_cut() {
         assert_names_file(err, &cut);
     }
     let frames = items.iter().filter(|item| item.is_ok()).count();
-    assert!(
-        frames > 5 && frames < 30,
-        "{frames} frames from a 60 % file"
-    );
+    assert!(frames > 5 && frames < 30, "{frames} frames from a 60 % file");
     eprintln!("truncated clip: {items:?}, {:?}", decoder.stats());
     let complete = decoder.completeness();
     assert!(complete.truncated, "{complete:?}");
@@ -552,10 +457,7 @@ fn corrupt_packets_mid_stream_are_skipped() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("damaged.ts");
-    ffmpeg(
-        "-f lavfi -i testsrc=size=160x120:rate=25 -t 2 -c:v mpeg4 -q:v 3 -g 10 -f mpegts",
-        &path,
-    );
+    ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25 -t 2 -c:v mpeg4 -q:v 3 -g 10 -f mpegts", &path);
     let mut bytes = std::fs::read(&path).expect("read");
     // Overwrite the payload (not the 4-byte headers) of a run of TS packets in the middle.
     let middle = bytes.len() / 2 / 188 * 188;
@@ -587,15 +489,7 @@ fn packet_rejected_by_decoder_is_counted_and_skipped() {
     let path = dir.path().join("bad-nal.mp4");
     let encoded = Command::new("ffmpeg")
         .args(["-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i"])
-        .args([
-            "testsrc=size=160x120:rate=25",
-            "-t",
-            "2",
-            "-c:v",
-            "libx264",
-            "-g",
-            "10",
-        ])
+        .args(["testsrc=size=160x120:rate=25", "-t", "2", "-c:v", "libx264", "-g", "10"])
         .args(["-pix_fmt", "yuv420p"])
         .arg(&path)
         .status()
@@ -606,24 +500,13 @@ fn packet_rejected_by_decoder_is_counted_and_skipped() {
     }
     // Byte offset of the 16th packet (a P frame), from ffprobe.
     let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "packet=pos",
-        ])
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pos"])
         .args(["-of", "csv=p=0"])
         .arg(&path)
         .output()
         .expect("run ffprobe");
     let positions = String::from_utf8_lossy(&probe.stdout);
-    let pos: usize = positions
-        .lines()
-        .nth(15)
-        .and_then(|line| line.trim().parse().ok())
-        .expect("packet position");
+    let pos: usize = positions.lines().nth(15).and_then(|line| line.trim().parse().ok()).expect("packet position");
     // An impossible NAL length: the decoder rejects the packet ("Invalid NAL unit size").
     let mut bytes = std::fs::read(&path).expect("read");
     bytes[pos..pos + 4].copy_from_slice(&[0x7F, 0xFF, 0xFF, 0xFF]);
@@ -652,29 +535,16 @@ fn generated_clip_frames_timestamps_and_sampling() {
     assert_eq!(info.frames_estimate, Some(20));
     assert!((info.avg_fps.expect("fps") - 10.0).abs() < 1e-9);
     assert_eq!(seen.len(), 20);
-    assert_eq!(
-        stats,
-        DecodeStats {
-            decoded: 20,
-            emitted: 20,
-            corrupt_skipped: 0
-        }
-    );
+    assert_eq!(stats, DecodeStats { decoded: 20, emitted: 20, corrupt_skipped: 0 });
     for (i, frame) in seen.iter().enumerate() {
         assert_eq!(frame.index, i as u64);
-        assert!(
-            (frame.timestamp_s - i as f64 / 10.0).abs() < 1e-9,
-            "{frame:?}"
-        );
+        assert!((frame.timestamp_s - i as f64 / 10.0).abs() < 1e-9, "{frame:?}");
         assert_eq!((frame.width, frame.height), (64, 48));
         assert!(frame.max_luma > 200);
     }
 
     let sampled = |fps: f64| {
-        let opts = DecodeOptions {
-            sample_fps: Some(fps),
-            ..DecodeOptions::default()
-        };
+        let opts = DecodeOptions { sample_fps: Some(fps), ..DecodeOptions::default() };
         let (seen, stats, _) = decode_all(&clip, &opts);
         assert_eq!(stats.decoded, 20);
         assert_eq!(stats.emitted, seen.len() as u64);
@@ -704,18 +574,8 @@ fn luma_matches_ffmpeg_gray_conversion() {
         assert_eq!((frame.width, frame.height), (96, 64));
         let want = cli_gray_first_frame(path);
         assert_eq!(frame.gray.len(), want.len(), "{}", path.display());
-        let max_diff = frame
-            .gray
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap_or(0);
-        assert!(
-            max_diff <= 2,
-            "{}: max luma difference {max_diff}",
-            path.display()
-        );
+        let max_diff = frame.gray.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+        assert!(max_diff <= 2, "{}: max luma difference {max_diff}", path.display());
     }
 }
 
@@ -728,18 +588,12 @@ fn rotated_clips_come_out_upright() {
     // A red block in the top-left corner of a black 64×48 frame.
     let plain = dir.path().join("corner.mp4");
     let box_filter = "color=black:size=64x48:rate=10,drawbox=x=0:y=0:w=16:h=8:color=red:t=fill";
-    ffmpeg(
-        &format!("-f lavfi -i {box_filter} -t 0.5 -c:v mpeg4 -q:v 2"),
-        &plain,
-    );
+    ffmpeg(&format!("-f lavfi -i {box_filter} -t 0.5 -c:v mpeg4 -q:v 2"), &plain);
     // FFmpeg 5.1 only writes a display matrix for `rotate` on stream copy, and its matrix
     // makes `ffmpeg` turn a `rotate=90` clip 90° counter-clockwise (270° clockwise).
     for (tag, clockwise) in [("90", 270), ("180", 180), ("270", 90)] {
         let rotated = dir.path().join(format!("rotate{tag}.mp4"));
-        let args = format!(
-            "-i {} -c copy -metadata:s:v:0 rotate={tag}",
-            path_str(&plain)
-        );
+        let args = format!("-i {} -c copy -metadata:s:v:0 rotate={tag}", path_str(&plain));
         ffmpeg(&args, &rotated);
         let mut decoder = Decoder::open(&rotated, &DecodeOptions::default()).expect("open");
         let info = decoder.info().clone();
@@ -751,30 +605,14 @@ fn rotated_clips_come_out_upright() {
         let frame = decoder.next().expect("a frame").expect("decodes");
         assert_eq!((frame.width, frame.height), upright);
         let want = cli_gray_first_frame(&rotated);
-        let max_diff = frame
-            .gray
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap_or(0);
+        let max_diff = frame.gray.iter().zip(&want).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
         assert_eq!(frame.gray.len(), want.len());
-        assert!(
-            max_diff <= 2,
-            "rotate={tag}: differs from ffmpeg's autorotate by {max_diff}"
-        );
+        assert!(max_diff <= 2, "rotate={tag}: differs from ffmpeg's autorotate by {max_diff}");
         assert!(frame.rgb.is_none(), "RGB only when asked for");
 
         // RGB frames are turned the same way: red where the luma shows the block, else black.
-        let opts = DecodeOptions {
-            rgb: true,
-            ..DecodeOptions::default()
-        };
-        let frame = Decoder::open(&rotated, &opts)
-            .expect("open")
-            .next()
-            .expect("a frame")
-            .expect("decodes");
+        let opts = DecodeOptions { rgb: true, ..DecodeOptions::default() };
+        let frame = Decoder::open(&rotated, &opts).expect("open").next().expect("a frame").expect("decodes");
         let rgb = frame.rgb.as_ref().expect("rgb requested");
         assert_eq!(rgb.len(), frame.gray.len() * 3);
         let (mut red, mut black) = (0, 0);
@@ -786,10 +624,7 @@ fn rotated_clips_come_out_upright() {
             }
         }
         assert!(red >= 16 * 8 * 8 / 10, "rotate={tag}: {red} red pixels");
-        assert!(
-            red + black >= frame.gray.len() * 95 / 100,
-            "rotate={tag}: {red} red + {black} black"
-        );
+        assert!(red + black >= frame.gray.len() * 95 / 100, "rotate={tag}: {red} red + {black} black");
     }
 }
 
@@ -807,28 +642,15 @@ fn talking_head_all_frames_and_sampled() {
     assert_eq!(info.time_base, Rational::new(1, 2997));
     assert!((info.avg_fps.expect("fps") - 29.97).abs() < 1e-9);
     assert_eq!(info.frames_estimate, Some(464));
-    assert_eq!(
-        info.creation_time_utc.as_deref(),
-        Some("2010-12-23T07:25:59.000000Z")
-    );
+    assert_eq!(info.creation_time_utc.as_deref(), Some("2010-12-23T07:25:59.000000Z"));
     let duration = info.duration_s.expect("duration");
     assert!((duration - 15.482).abs() < 0.01, "{duration}");
 
     assert_eq!(seen.len(), 464);
-    assert_eq!(
-        stats,
-        DecodeStats {
-            decoded: 464,
-            emitted: 464,
-            corrupt_skipped: 0
-        }
-    );
+    assert_eq!(stats, DecodeStats { decoded: 464, emitted: 464, corrupt_skipped: 0 });
     assert_strictly_increasing(&seen);
     assert_eq!(seen[0].timestamp_s, 0.0);
-    assert!(
-        seen.iter()
-            .all(|f| f.timestamp_s <= duration && (f.width, f.height) == (596, 336))
-    );
+    assert!(seen.iter().all(|f| f.timestamp_s <= duration && (f.width, f.height) == (596, 336)));
     assert!(seen.iter().all(|f| f.max_luma > 50), "luma is not blank");
     // Constant 29.97 fps: frame i sits at i × 100/2997 s.
     for (i, frame) in seen.iter().enumerate() {
@@ -836,17 +658,10 @@ fn talking_head_all_frames_and_sampled() {
         assert!((frame.timestamp_s - i as f64 * 100.0 / 2997.0).abs() < 1e-9);
     }
 
-    let opts = DecodeOptions {
-        sample_fps: Some(5.0),
-        ..DecodeOptions::default()
-    };
+    let opts = DecodeOptions { sample_fps: Some(5.0), ..DecodeOptions::default() };
     let (sampled, stats, _) = decode_all(&path, &opts);
     let expected = duration * 5.0;
-    assert!(
-        (sampled.len() as f64 - expected).abs() <= 2.0,
-        "{} frames at 5 fps over {duration} s",
-        sampled.len()
-    );
+    assert!((sampled.len() as f64 - expected).abs() <= 2.0, "{} frames at 5 fps over {duration} s", sampled.len());
     assert_eq!(stats.decoded, 464);
     assert_eq!(stats.emitted, sampled.len() as u64);
     assert_strictly_increasing(&sampled);
@@ -882,13 +697,8 @@ fn traffic_cam_vfr_timestamps() {
     assert!(seen.iter().all(|f| f.timestamp_s <= duration));
     assert!(seen.iter().all(|f| f.max_luma > 50));
     // Strongly variable frame rate.
-    let gaps: Vec<f64> = seen
-        .windows(2)
-        .map(|p| p[1].timestamp_s - p[0].timestamp_s)
-        .collect();
-    let (min, max) = gaps
-        .iter()
-        .fold((f64::MAX, 0.0_f64), |(lo, hi), &g| (lo.min(g), hi.max(g)));
+    let gaps: Vec<f64> = seen.windows(2).map(|p| p[1].timestamp_s - p[0].timestamp_s).collect();
+    let (min, max) = gaps.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), &g| (lo.min(g), hi.max(g)));
     assert!(max > 2.0 * min, "gaps {min}..{max}");
 }
 
@@ -897,25 +707,14 @@ fn classroom_wide_sampled_at_5_fps() {
     let Some(path) = real_clip("classroom_wide_1280x720.mp4") else {
         return;
     };
-    let opts = DecodeOptions {
-        sample_fps: Some(5.0),
-        ..DecodeOptions::default()
-    };
+    let opts = DecodeOptions { sample_fps: Some(5.0), ..DecodeOptions::default() };
     let (sampled, stats, info) = decode_all(&path, &opts);
     assert_eq!((info.width, info.height), (1280, 720));
     assert_eq!(stats.decoded, 149);
     let duration = info.duration_s.expect("duration");
-    assert!(
-        (sampled.len() as f64 - duration * 5.0).abs() <= 2.0,
-        "{} frames over {duration} s",
-        sampled.len()
-    );
+    assert!((sampled.len() as f64 - duration * 5.0).abs() <= 2.0, "{} frames over {duration} s", sampled.len());
     assert_strictly_increasing(&sampled);
-    assert!(
-        sampled
-            .iter()
-            .all(|f| f.timestamp_s <= duration && f.max_luma > 50)
-    );
+    assert!(sampled.iter().all(|f| f.timestamp_s <= duration && f.max_luma > 50));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,8 +722,7 @@ fn classroom_wide_sampled_at_5_fps() {
 
 #[test]
 fn completeness_rule_allows_a_frame_or_two_and_flags_real_shortfalls() {
-    let judge =
-        |declared, decoded, frame_s| Completeness::judge(declared, decoded, frame_s).truncated;
+    let judge = |declared, decoded, frame_s| Completeness::judge(declared, decoded, frame_s).truncated;
     // Complete files: equal, or off by rounding or a missing last frame.
     assert!(!judge(Some(10.0), 10.0, Some(1.0 / 30.0)));
     assert!(!judge(Some(10.0), 9.6, Some(1.0 / 30.0)));
@@ -945,10 +743,7 @@ fn completeness_rule_allows_a_frame_or_two_and_flags_real_shortfalls() {
 /// Decodes every frame of `path` (emitting one per second, to keep it cheap) and returns how
 /// complete it was.
 fn completeness_of(path: &Path) -> (Completeness, DecodeStats) {
-    let opts = DecodeOptions {
-        sample_fps: Some(1.0),
-        ..DecodeOptions::default()
-    };
+    let opts = DecodeOptions { sample_fps: Some(1.0), ..DecodeOptions::default() };
     let mut decoder = Decoder::open(path, &opts).expect("open");
     for item in &mut decoder {
         item.expect("frame");
@@ -962,10 +757,8 @@ fn shared_clips_are_complete_and_their_cut_copies_truncated() {
         eprintln!("note: {VIDEO_DIR} not found; skipping");
         return;
     };
-    let mut clips: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "mp4"))
-        .collect();
+    let mut clips: Vec<PathBuf> =
+        entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).filter(|path| path.extension().is_some_and(|ext| ext == "mp4")).collect();
     clips.sort();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cut_copies = 0;
@@ -986,15 +779,8 @@ fn shared_clips_are_complete_and_their_cut_copies_truncated() {
             continue; // index at the end: the cut copy is not media at all
         }
         let (cut_complete, cut_stats) = completeness_of(&cut);
-        eprintln!(
-            "{} (first half): {cut_complete:?} {cut_stats:?}",
-            cut.display()
-        );
-        assert!(
-            cut_complete.truncated,
-            "{}: {cut_complete:?}",
-            cut.display()
-        );
+        eprintln!("{} (first half): {cut_complete:?} {cut_stats:?}", cut.display());
+        assert!(cut_complete.truncated, "{}: {cut_complete:?}", cut.display());
         assert_eq!(cut_complete.declared_s, complete.declared_s);
         assert!(cut_complete.decoded_s < declared * 0.8, "{cut_complete:?}");
         cut_copies += 1;

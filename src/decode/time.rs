@@ -53,10 +53,7 @@ impl Rational {
     /// The reciprocal `den / num` (e.g. frame duration from a frame rate), or `None` if
     /// `num` is zero.
     pub fn invert(self) -> Option<Self> {
-        (self.num != 0).then_some(Self {
-            num: self.den,
-            den: self.num,
-        })
+        (self.num != 0).then_some(Self { num: self.den, den: self.num })
     }
 }
 
@@ -99,13 +96,7 @@ impl Pts {
 
 impl fmt::Display for Pts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}×{} ({:.6} s)",
-            self.value,
-            self.time_base,
-            self.seconds()
-        )
+        write!(f, "{}×{} ({:.6} s)", self.value, self.time_base, self.seconds())
     }
 }
 
@@ -135,9 +126,6 @@ mod tests {
         assert_eq!(zero.to_f64(), None);
         assert_eq!(zero.invert(), None);
         assert!(!zero.is_positive());
-        assert_eq!(
-            Rational::new(30_000, 1001).invert(),
-            Some(Rational::new(1001, 30_000))
-        );
+        assert_eq!(Rational::new(30_000, 1001).invert(), Some(Rational::new(1001, 30_000)));
     }
 }

@@ -204,7 +204,9 @@ impl DetectSettings {
             DetectorKind::Yunet if self.min_score.is_nan() || self.min_score <= 0.0 || self.min_score > 1.0 => {
                 return bad(format!("min-score must be in (0, 1] for yunet (a confidence), got {}", self.min_score));
             }
-            DetectorKind::Seetaface if self.min_score.is_nan() || self.min_score <= 0.0 => return bad(format!("min-score must be > 0, got {}", self.min_score)),
+            DetectorKind::Seetaface if self.min_score.is_nan() || self.min_score <= 0.0 => {
+                return bad(format!("min-score must be > 0, got {}", self.min_score));
+            }
             _ => {}
         }
         if !(0.5..=0.95).contains(&self.pyramid_scale) {

@@ -41,7 +41,7 @@ impl SeetaModel {
 
     /// A detector with these settings.
     pub fn detector(&self, settings: &DetectSettings) -> Result<SeetaDetector, DetectError> {
-                let mut inner = rustface::create_detector_with_model(self.0.clone());
+        let mut inner = rustface::create_detector_with_model(self.0.clone());
         inner.set_score_thresh(f64::from(settings.min_score));
         inner.set_pyramid_scale_factor(settings.pyramid_scale);
         inner.set_slide_window_step(settings.window_step, settings.window_step);
@@ -79,9 +79,8 @@ impl SeetaDetector {
             self.inner.set_max_face_size(((m / sx).round() as u32).max(WINDOW as u32));
         }
         let max_face = self.settings.max_face_px;
-        let dets = scan(self.inner.as_mut(), data, (w, h), (0.0, 0.0), (sx, sy), (frame.width, frame.height), |d| {
-            max_face.is_none_or(|m| d.bbox.w <= m * 1.25)
-        });
+        let dets =
+            scan(self.inner.as_mut(), data, (w, h), (0.0, 0.0), (sx, sy), (frame.width, frame.height), |d| max_face.is_none_or(|m| d.bbox.w <= m * 1.25));
         nms(dets, self.settings.nms_iou)
     }
 }

@@ -41,13 +41,7 @@ impl YunetModel {
 
     /// A detector with these settings (validated by the caller).
     pub fn detector(&self, settings: &DetectSettings) -> YunetDetector {
-        YunetDetector {
-            net: self.0.clone(),
-            settings: settings.clone(),
-            ws: Workspace::new(),
-            rgb: Vec::new(),
-            scaled: Vec::new(),
-        }
+        YunetDetector { net: self.0.clone(), settings: settings.clone(), ws: Workspace::new(), rgb: Vec::new(), scaled: Vec::new() }
     }
 }
 
@@ -85,23 +79,9 @@ impl YunetDetector {
         }
         let s = self.scale_for(w, h);
         let rgb = rgb_of(frame, &mut self.rgb);
-        let (faces, mapping) = run(
-            &self.net,
-            &mut self.ws,
-            &mut self.scaled,
-            rgb,
-            (w, h),
-            s,
-            &self.settings,
-        );
-        let mapping = Mapping {
-            origin: (0.0, 0.0),
-            ..mapping
-        };
-        faces
-            .iter()
-            .filter_map(|f| self.to_detection(f, mapping, (w, h)))
-            .collect()
+        let (faces, mapping) = run(&self.net, &mut self.ws, &mut self.scaled, rgb, (w, h), s, &self.settings);
+        let mapping = Mapping { origin: (0.0, 0.0), ..mapping };
+        faces.iter().filter_map(|f| self.to_detection(f, mapping, (w, h))).collect()
     }
 
     /// Re-finds one known face near `prior` in a square region of twice its side, scaled so
@@ -114,13 +94,7 @@ impl YunetDetector {
             return None;
         }
         let (cx, cy) = prior.center();
-        let region = BBox {
-            x: cx - side,
-            y: cy - side,
-            w: 2.0 * side,
-            h: 2.0 * side,
-        }
-        .clipped(fw as f32, fh as f32);
+        let region = BBox { x: cx - side, y: cy - side, w: 2.0 * side, h: 2.0 * side }.clipped(fw as f32, fh as f32);
         let (x0, y0) = (region.x.floor() as usize, region.y.floor() as usize);
         let x1 = ((region.x + region.w).ceil() as usize).min(fw);
         let y1 = ((region.y + region.h).ceil() as usize).min(fh);
@@ -131,20 +105,9 @@ impl YunetDetector {
         let mut region_rgb = std::mem::take(&mut self.rgb);
         copy_region(frame, (x0, y0, rw, rh), &mut region_rgb);
         let s = (REDETECT_FACE_PX / side).min(self.scale_for(fw, fh).max(1.0));
-        let (faces, mapping) = run(
-            &self.net,
-            &mut self.ws,
-            &mut self.scaled,
-            &region_rgb,
-            (rw, rh),
-            s,
-            &self.settings,
-        );
+        let (faces, mapping) = run(&self.net, &mut self.ws, &mut self.scaled, &region_rgb, (rw, rh), s, &self.settings);
         self.rgb = region_rgb;
-        let mapping = Mapping {
-            origin: (x0 as f32, y0 as f32),
-            ..mapping
-        };
+        let mapping = Mapping { origin: (x0 as f32, y0 as f32), ..mapping };
         faces
             .iter()
             .filter_map(|f| self.to_detection(f, mapping, (fw, fh)))
@@ -156,12 +119,7 @@ impl YunetDetector {
     /// degenerate after clipping.
     fn to_detection(&self, f: &Face, m: Mapping, frame: (usize, usize)) -> Option<Detection> {
         let ((ox, oy), (sx, sy)) = (m.origin, m.scale);
-        let bbox = BBox {
-            x: ox + f.x1 * sx,
-            y: oy + f.y1 * sy,
-            w: (f.x2 - f.x1) * sx,
-            h: (f.y2 - f.y1) * sy,
-        };
+        let bbox = BBox { x: ox + f.x1 * sx, y: oy + f.y1 * sy, w: (f.x2 - f.x1) * sx, h: (f.y2 - f.y1) * sy };
         let side = bbox.w.max(bbox.h);
         if side < self.settings.min_face_px || self.settings.max_face_px.is_some_and(|m| side > m) {
             return None;
@@ -169,30 +127,15 @@ impl YunetDetector {
         let landmarks = Landmarks(f.landmarks).mapped((ox, oy), (sx, sy));
         // Boxes are reported inside the frame; alignment pads what lies beyond the edge.
         let bbox = bbox.clipped(frame.0 as f32, frame.1 as f32);
-        (bbox.w >= 2.0 && bbox.h >= 2.0).then_some(Detection {
-            bbox,
-            score: f.score,
-            landmarks: Some(landmarks),
-        })
+        (bbox.w >= 2.0 && bbox.h >= 2.0).then_some(Detection { bbox, score: f.score, landmarks: Some(landmarks) })
     }
 }
 
 /// Scales `rgb` (`size`) by `s` and runs the network; faces in network pixels, and the
 /// scale back to `rgb`'s pixels.
-fn run(
-    net: &Network,
-    ws: &mut Workspace,
-    scaled: &mut Vec<u8>,
-    rgb: &[u8],
-    size: (usize, usize),
-    s: f32,
-    settings: &DetectSettings,
-) -> (Vec<Face>, Mapping) {
+fn run(net: &Network, ws: &mut Workspace, scaled: &mut Vec<u8>, rgb: &[u8], size: (usize, usize), s: f32, settings: &DetectSettings) -> (Vec<Face>, Mapping) {
     let (w, h) = size;
-    let (nw, nh) = (
-        ((w as f32 * s).round() as usize).max(1),
-        ((h as f32 * s).round() as usize).max(1),
-    );
+    let (nw, nh) = (((w as f32 * s).round() as usize).max(1), ((h as f32 * s).round() as usize).max(1));
     let input: &[u8] = if nw == w && nh == h {
         rgb
     } else {
@@ -200,13 +143,7 @@ fn run(
         scaled
     };
     let faces = net.detect(input, nw, nh, settings.min_score, settings.nms_iou, ws);
-    (
-        faces,
-        Mapping {
-            origin: (0.0, 0.0),
-            scale: (w as f32 / nw as f32, h as f32 / nh as f32),
-        },
-    )
+    (faces, Mapping { origin: (0.0, 0.0), scale: (w as f32 / nw as f32, h as f32 / nh as f32) })
 }
 
 /// The frame's RGB, or its grey replicated into `buf`.
@@ -222,21 +159,13 @@ fn rgb_of<'a>(frame: FrameView<'a>, buf: &'a mut Vec<u8>) -> &'a [u8] {
 }
 
 /// Copies the `(x0, y0, w, h)` region of the frame as RGB into `out`.
-fn copy_region(
-    frame: FrameView<'_>,
-    (x0, y0, w, h): (usize, usize, usize, usize),
-    out: &mut Vec<u8>,
-) {
+fn copy_region(frame: FrameView<'_>, (x0, y0, w, h): (usize, usize, usize, usize), out: &mut Vec<u8>) {
     out.clear();
     let fw = frame.gray.width;
     for y in y0..y0 + h {
         match frame.rgb {
             Some(rgb) => out.extend_from_slice(&rgb[(y * fw + x0) * 3..(y * fw + x0 + w) * 3]),
-            None => out.extend(
-                frame.gray.data[y * fw + x0..y * fw + x0 + w]
-                    .iter()
-                    .flat_map(|&g| [g, g, g]),
-            ),
+            None => out.extend(frame.gray.data[y * fw + x0..y * fw + x0 + w].iter().flat_map(|&g| [g, g, g])),
         }
     }
 }
@@ -247,10 +176,7 @@ mod tests {
     use crate::imageops::GrayView;
 
     fn detector(min_face: f32) -> YunetDetector {
-        YunetModel::embedded().unwrap().detector(&DetectSettings {
-            min_face_px: min_face,
-            ..DetectSettings::default()
-        })
+        YunetModel::embedded().unwrap().detector(&DetectSettings { min_face_px: min_face, ..DetectSettings::default() })
     }
 
     #[test]
@@ -268,106 +194,26 @@ mod tests {
         let mut d = detector(16.0);
         let gray = vec![128u8; 320 * 240];
         let rgb = vec![128u8; 320 * 240 * 3];
-        let view = GrayView {
-            data: &gray,
-            width: 320,
-            height: 240,
-        };
-        assert!(
-            d.detect(FrameView {
-                gray: view,
-                rgb: None
-            })
-            .is_empty()
-        );
-        assert!(
-            d.detect(FrameView {
-                gray: view,
-                rgb: Some(&rgb)
-            })
-            .is_empty()
-        );
-        assert!(
-            d.detect(FrameView {
-                gray: GrayView {
-                    data: &gray[..1],
-                    width: 1,
-                    height: 1
-                },
-                rgb: None
-            })
-            .is_empty()
-        );
-        let prior = BBox {
-            x: 100.0,
-            y: 100.0,
-            w: 40.0,
-            h: 40.0,
-        };
-        assert!(
-            d.redetect(
-                FrameView {
-                    gray: view,
-                    rgb: Some(&rgb)
-                },
-                &prior
-            )
-            .is_none()
-        );
+        let view = GrayView { data: &gray, width: 320, height: 240 };
+        assert!(d.detect(FrameView { gray: view, rgb: None }).is_empty());
+        assert!(d.detect(FrameView { gray: view, rgb: Some(&rgb) }).is_empty());
+        assert!(d.detect(FrameView { gray: GrayView { data: &gray[..1], width: 1, height: 1 }, rgb: None }).is_empty());
+        let prior = BBox { x: 100.0, y: 100.0, w: 40.0, h: 40.0 };
+        assert!(d.redetect(FrameView { gray: view, rgb: Some(&rgb) }, &prior).is_none());
     }
 
     #[test]
     fn mapping_back_scales_boxes_and_landmarks_and_applies_size_limits() {
         let d = detector(20.0);
-        let face = Face {
-            score: 0.9,
-            x1: 10.0,
-            y1: 20.0,
-            x2: 30.0,
-            y2: 50.0,
-            landmarks: [
-                [15.0, 30.0],
-                [25.0, 30.0],
-                [20.0, 36.0],
-                [16.0, 42.0],
-                [24.0, 42.0],
-            ],
-        };
-        let m = Mapping {
-            origin: (100.0, 50.0),
-            scale: (2.0, 2.0),
-        };
+        let face =
+            Face { score: 0.9, x1: 10.0, y1: 20.0, x2: 30.0, y2: 50.0, landmarks: [[15.0, 30.0], [25.0, 30.0], [20.0, 36.0], [16.0, 42.0], [24.0, 42.0]] };
+        let m = Mapping { origin: (100.0, 50.0), scale: (2.0, 2.0) };
         let det = d.to_detection(&face, m, (1000, 1000)).unwrap();
-        assert_eq!(
-            det.bbox,
-            BBox {
-                x: 120.0,
-                y: 90.0,
-                w: 40.0,
-                h: 60.0
-            }
-        );
+        assert_eq!(det.bbox, BBox { x: 120.0, y: 90.0, w: 40.0, h: 60.0 });
         assert_eq!(det.landmarks.unwrap().0[2], [140.0, 122.0]);
         // At scale 0.5 the box is 10 × 15 px: below min-face 20, dropped.
-        assert!(
-            d.to_detection(
-                &face,
-                Mapping {
-                    origin: (0.0, 0.0),
-                    scale: (0.5, 0.5)
-                },
-                (1000, 1000)
-            )
-            .is_none()
-        );
-        let capped = YunetModel::embedded().unwrap().detector(&DetectSettings {
-            min_face_px: 20.0,
-            max_face_px: Some(50.0),
-            ..DetectSettings::default()
-        });
-        assert!(
-            capped.to_detection(&face, m, (1000, 1000)).is_none(),
-            "60 px > max-face 50"
-        );
+        assert!(d.to_detection(&face, Mapping { origin: (0.0, 0.0), scale: (0.5, 0.5) }, (1000, 1000)).is_none());
+        let capped = YunetModel::embedded().unwrap().detector(&DetectSettings { min_face_px: 20.0, max_face_px: Some(50.0), ..DetectSettings::default() });
+        assert!(capped.to_detection(&face, m, (1000, 1000)).is_none(), "60 px > max-face 50");
     }
 }

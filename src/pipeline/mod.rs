@@ -30,7 +30,7 @@ use crate::aggregate::{Aggregator, CrowdWindow, PersonSummary};
 use crate::align::align;
 use crate::config::Settings;
 use crate::decode::{Completeness, DecodeError, DecodeOptions, Decoder, Frame, VideoInfo};
-use crate::detect::{DetectorKind, Detection, DetectorModel, FaceDetector, FrameView};
+use crate::detect::{Detection, DetectorKind, DetectorModel, FaceDetector, FrameView};
 use crate::imageops::GrayView;
 use crate::track::{FaceObservation, FrameObservation, SceneSignature, TrackedFrame, Tracker};
 pub use service::{ClassifierService, PendingScores, ServiceError};
@@ -355,7 +355,13 @@ impl Pipeline {
     /// First half of a chunk: detection and alignment on the rayon pool, then the crops are
     /// queued on the classifier thread without waiting, so the next chunk's detection overlaps
     /// this chunk's inference.
-    fn detect_chunk(&self, chunk: &mut Vec<Frame>, carried: &mut Option<Vec<Detection>>, processed_index: &mut u64, report: &mut VideoReport) -> Result<InFlight, ServiceError> {
+    fn detect_chunk(
+        &self,
+        chunk: &mut Vec<Frame>,
+        carried: &mut Option<Vec<Detection>>,
+        processed_index: &mut u64,
+        report: &mut VideoReport,
+    ) -> Result<InFlight, ServiceError> {
         let every = u64::from(self.settings.detect_every.max(1));
         let first = *processed_index;
         *processed_index += chunk.len() as u64;
@@ -398,7 +404,14 @@ impl Pipeline {
 
     /// Second half of a chunk: waits for its scores, then tracks, aggregates and writes, in
     /// frame order.
-    fn finish_chunk(&self, chunk: InFlight, tracker: &mut Tracker, aggregator: &mut Aggregator, sink: &mut dyn VideoSink, report: &mut VideoReport) -> Result<(), ChunkError> {
+    fn finish_chunk(
+        &self,
+        chunk: InFlight,
+        tracker: &mut Tracker,
+        aggregator: &mut Aggregator,
+        sink: &mut dyn VideoSink,
+        report: &mut VideoReport,
+    ) -> Result<(), ChunkError> {
         let (scores, infer_s) = chunk.pending.wait().map_err(ChunkError::Classify)?;
         report.stages.classify_s += infer_s;
         let t_track = Instant::now();

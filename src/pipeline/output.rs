@@ -250,7 +250,6 @@ pub fn append_part<R: TableRow>(writer: &mut TableWriter<R>, part: &Path) -> Res
     Ok(rows)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,11 +46,7 @@ impl ClassifierService {
         let info = classifier.info().clone();
         let (tx, rx): (Sender<Request>, Receiver<Request>) = bounded(4);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("classify-{i}"))
-            .build()
-            .map_err(std::io::Error::other)?;
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("classify-{i}")).build().map_err(std::io::Error::other)?;
         let handle = std::thread::Builder::new().name("classify".into()).spawn(move || {
             let pool_cpu = || pool.broadcast(|_| super::thread_cpu_seconds()).iter().sum::<f64>();
             while let Ok(first) = rx.recv() {

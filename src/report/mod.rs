@@ -224,7 +224,9 @@ pub fn timeline_svg(windows: &[WindowPoint], id: &str) -> String {
     let t_end = windows.iter().map(|w| w.end_s).fold(0.0, f64::max).max(1e-9);
     let x = |t: f64| PAD_L + (W - PAD_L - 10.0) * t / t_end;
     let y = |p: f64| 10.0 + (H - PAD_B - 10.0) * (1.0 - p / 100.0);
-    let mut s = format!(r#"<svg id="{id}" class="timeline" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="share of people per expression over time">"#);
+    let mut s = format!(
+        r#"<svg id="{id}" class="timeline" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="share of people per expression over time">"#
+    );
     axes(&mut s, t_end, "% of people");
     // One polygon per expression and run of consecutive windows with people.
     for (k, (expression, color)) in Expression::ALL.iter().zip(COLORS).enumerate() {
@@ -299,7 +301,8 @@ pub fn persons_svg(persons: &[PersonBar], id: &str, limit: usize) -> String {
     let rows = persons.len().min(limit);
     let row_h = 18.0;
     let h = 10.0 + row_h * rows as f64;
-    let mut s = format!(r#"<svg id="{id}" class="persons" viewBox="0 0 {W} {h}" width="{W}" height="{h}" role="img" aria-label="dominant expression per person">"#);
+    let mut s =
+        format!(r#"<svg id="{id}" class="persons" viewBox="0 0 {W} {h}" width="{W}" height="{h}" role="img" aria-label="dominant expression per person">"#);
     for (r, p) in persons.iter().take(rows).enumerate() {
         let y = 5.0 + row_h * r as f64;
         let _ = write!(s, r#"<text x="0" y="{:.1}" font-size="11">#{} ({:.0})</text>"#, y + 12.0, p.person_id, p.frames);
@@ -307,7 +310,13 @@ pub fn persons_svg(persons: &[PersonBar], id: &str, limit: usize) -> String {
         let total: f64 = p.mean.iter().sum::<f64>().max(1e-9);
         for ((mean, expression), color) in p.mean.iter().zip(Expression::ALL).zip(COLORS) {
             let w = (W - 200.0) * mean / total;
-            let _ = write!(s, r#"<rect class="series" data-expression="{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{}" fill="{}"/>"#, expression.name(), row_h - 4.0, color);
+            let _ = write!(
+                s,
+                r#"<rect class="series" data-expression="{}" x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{}" fill="{}"/>"#,
+                expression.name(),
+                row_h - 4.0,
+                color
+            );
             x += w;
         }
         let _ = write!(s, r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#, W - 100.0, y + 12.0, esc(&p.dominant));

@@ -35,13 +35,10 @@ use crate::classify::labels::Expression;
 use crate::detect::Landmarks;
 
 pub use self::parquet::{
-    Compression, TableWriter, WriteSummary, WriterOptions, check_outputs, check_replaceable,
-    check_writable, read_key_value_metadata, read_table, remove_stale_temporaries,
+    Compression, TableWriter, WriteSummary, WriterOptions, check_outputs, check_replaceable, check_writable, read_key_value_metadata, read_table,
+    remove_stale_temporaries,
 };
-pub use self::schema::{
-    LANDMARK_COLUMNS, SCHEMA_VERSION, Table, TableRow, crowd_schema, faces_schema, persons_schema,
-    schema_json,
-};
+pub use self::schema::{LANDMARK_COLUMNS, SCHEMA_VERSION, Table, TableRow, crowd_schema, faces_schema, persons_schema, schema_json};
 
 /// One probability (or percentage) per expression, indexed by [`Expression::index`].
 pub type PerExpression = [f32; Expression::COUNT];
@@ -191,10 +188,7 @@ impl OutputPaths {
 /// `results.persons.parquet` and `results.crowd.parquet` in the same directory. A name without
 /// the `.parquet` extension keeps its whole name as the stem (`out` → `out.persons.parquet`).
 pub fn sibling_paths(out: &Path) -> OutputPaths {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let stem = name.strip_suffix(".parquet").unwrap_or(&name);
     OutputPaths {
         faces: out.to_path_buf(),
@@ -339,13 +333,7 @@ pub(crate) mod fixtures {
 
     /// Five landmarks of a face at (`x`, `y`): eyes, nose and mouth corners a few pixels apart.
     pub(crate) fn landmarks(x: f32, y: f32) -> Landmarks {
-        Landmarks([
-            [x + 20.0, y + 25.5],
-            [x + 44.0, y + 25.0],
-            [x + 32.0, y + 40.25],
-            [x + 22.5, y + 55.0],
-            [x + 42.0, y + 55.5],
-        ])
+        Landmarks([[x + 20.0, y + 25.5], [x + 44.0, y + 25.0], [x + 32.0, y + 40.25], [x + 22.5, y + 55.0], [x + 42.0, y + 55.5]])
     }
 
     /// A person seen for `frames` frames, mostly happy.
@@ -381,11 +369,7 @@ pub(crate) mod fixtures {
             faces: people * 50,
             people,
             pct,
-            mean_smoothed: if people > 0 {
-                peaked(Expression::Happy, 0.6)
-            } else {
-                [0.0; 7]
-            },
+            mean_smoothed: if people > 0 { peaked(Expression::Happy, 0.6) } else { [0.0; 7] },
         }
     }
 }
@@ -408,20 +392,13 @@ mod tests {
 
     #[test]
     fn crowd_dominant_label_is_the_top_percentage_and_null_without_people() {
-        assert_eq!(
-            fixtures::crowd(0, 3).dominant_label(),
-            Some(Expression::Happy)
-        );
+        assert_eq!(fixtures::crowd(0, 3).dominant_label(), Some(Expression::Happy));
         assert_eq!(fixtures::crowd(0, 0).dominant_label(), None);
         let mut tie = fixtures::crowd(0, 2);
         tie.pct = [0.0; 7];
         tie.pct[Expression::Sad.index()] = 50.0;
         tie.pct[Expression::Fear.index()] = 50.0;
-        assert_eq!(
-            tie.dominant_label(),
-            Some(Expression::Fear),
-            "ties go to the first class"
-        );
+        assert_eq!(tie.dominant_label(), Some(Expression::Fear), "ties go to the first class");
     }
 
     #[test]

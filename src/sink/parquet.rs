@@ -69,13 +69,7 @@ pub struct WriterOptions {
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        Self {
-            batch_rows: 8192,
-            row_group_rows: 64 * 1024,
-            compression: Compression::default(),
-            key_value_metadata: Vec::new(),
-            force_replace: false,
-        }
+        Self { batch_rows: 8192, row_group_rows: 64 * 1024, compression: Compression::default(), key_value_metadata: Vec::new(), force_replace: false }
     }
 }
 
@@ -90,14 +84,10 @@ impl WriterOptions {
         }
         let compression = match self.compression {
             Compression::Uncompressed => ParquetCompression::UNCOMPRESSED,
-            Compression::Zstd { level } => ParquetCompression::ZSTD(
-                ZstdLevel::try_new(level).map_err(|e| invalid("compression", e.to_string()))?,
-            ),
+            Compression::Zstd { level } => ParquetCompression::ZSTD(ZstdLevel::try_new(level).map_err(|e| invalid("compression", e.to_string()))?),
         };
-        let mut key_value_metadata = vec![
-            KeyValue::new(META_TABLE.to_owned(), table.name().to_owned()),
-            KeyValue::new(META_SCHEMA_VERSION.to_owned(), SCHEMA_VERSION.to_owned()),
-        ];
+        let mut key_value_metadata =
+            vec![KeyValue::new(META_TABLE.to_owned(), table.name().to_owned()), KeyValue::new(META_SCHEMA_VERSION.to_owned(), SCHEMA_VERSION.to_owned())];
         for (key, value) in &self.key_value_metadata {
             if [META_TABLE, META_SCHEMA_VERSION, ARROW_SCHEMA_KEY].contains(&key.as_str()) {
                 return Err(SinkError::ReservedMetadataKey { key: key.clone() });
@@ -170,26 +160,10 @@ impl<R: TableRow> TableWriter<R> {
         if !options.force_replace {
             check_replaceable(&path, R::TABLE)?;
         }
-        let (temp, file) = TempFile::create_beside(&path).map_err(|source| SinkError::Io {
-            action: "create a temporary file beside",
-            path: path.clone(),
-            source,
-        })?;
-        let writer =
-            ArrowWriter::try_new(file, R::TABLE.schema(), Some(props)).map_err(|source| {
-                SinkError::Parquet {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        Ok(Self {
-            writer,
-            temp,
-            path,
-            buffer: Vec::with_capacity(options.batch_rows),
-            batch_rows: options.batch_rows,
-            rows: 0,
-        })
+        let (temp, file) =
+            TempFile::create_beside(&path).map_err(|source| SinkError::Io { action: "create a temporary file beside", path: path.clone(), source })?;
+        let writer = ArrowWriter::try_new(file, R::TABLE.schema(), Some(props)).map_err(|source| SinkError::Parquet { path: path.clone(), source })?;
+        Ok(Self { writer, temp, path, buffer: Vec::with_capacity(options.batch_rows), batch_rows: options.batch_rows, rows: 0 })
     }
 
     /// The final path of the table.
@@ -244,12 +218,7 @@ impl<R: TableRow> TableWriter<R> {
             return Ok(());
         }
         let batch = R::record_batch(&self.buffer)?;
-        self.writer
-            .write(&batch)
-            .map_err(|source| SinkError::Parquet {
-                path: self.path.clone(),
-                source,
-            })?;
+        self.writer.write(&batch).map_err(|source| SinkError::Parquet { path: self.path.clone(), source })?;
         self.buffer.clear();
         Ok(())
     }
@@ -265,37 +234,18 @@ impl<R: TableRow> TableWriter<R> {
     #[tracing::instrument(skip_all, fields(table = %R::TABLE, path = ?self.path, rows, bytes))]
     pub fn finish(mut self) -> Result<WriteSummary, SinkError> {
         self.flush_batch()?;
-        let Self {
-            mut writer,
-            temp,
-            path,
-            rows,
-            ..
-        } = self;
-        let parquet_err = |source| SinkError::Parquet {
-            path: path.clone(),
-            source,
-        };
+        let Self { mut writer, temp, path, rows, .. } = self;
+        let parquet_err = |source| SinkError::Parquet { path: path.clone(), source };
         let metadata = writer.finish().map_err(parquet_err)?;
         let bytes = writer.bytes_written() as u64;
-        writer.inner().sync_all().map_err(|source| SinkError::Io {
-            action: "fsync",
-            path: temp.path.clone(),
-            source,
-        })?;
+        writer.inner().sync_all().map_err(|source| SinkError::Io { action: "fsync", path: temp.path.clone(), source })?;
         drop(writer);
         temp.persist_as(&path)?;
         let span = tracing::Span::current();
         span.record("rows", rows);
         span.record("bytes", bytes);
         tracing::debug!("table written");
-        Ok(WriteSummary {
-            table: R::TABLE,
-            path,
-            rows,
-            row_groups: metadata.num_row_groups(),
-            bytes,
-        })
+        Ok(WriteSummary { table: R::TABLE, path, rows, row_groups: metadata.num_row_groups(), bytes })
     }
 }
 
@@ -312,8 +262,7 @@ impl<R: TableRow> std::fmt::Debug for TableWriter<R> {
 
 fn open_table(path: &Path) -> Result<::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>, SinkError> {
     let file = File::open(path).map_err(|source| SinkError::Io { action: "open", path: path.to_path_buf(), source })?;
-    ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })
+    ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| SinkError::Parquet { path: path.to_path_buf(), source })
 }
 
 fn key_values(builder: &::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder<File>) -> Vec<(String, String)> {
@@ -347,16 +296,8 @@ pub fn read_table(path: &Path) -> Result<TableContents, SinkError> {
 /// directory that would hold `dir_or_file` (a file path), by creating and removing a hidden
 /// probe file there. Cheap; meant to run before any video is decoded.
 pub fn check_writable(dir_or_file: &Path) -> Result<(), SinkError> {
-    let dir = if dir_or_file.is_dir() {
-        dir_or_file
-    } else {
-        parent_dir(dir_or_file)
-    };
-    let (probe, file) =
-        TempFile::create_in(dir, "fer-batch-probe").map_err(|source| SinkError::NotWritable {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+    let dir = if dir_or_file.is_dir() { dir_or_file } else { parent_dir(dir_or_file) };
+    let (probe, file) = TempFile::create_in(dir, "fer-batch-probe").map_err(|source| SinkError::NotWritable { path: dir.to_path_buf(), source })?;
     drop(file);
     drop(probe);
     Ok(())
@@ -369,19 +310,12 @@ pub fn check_writable(dir_or_file: &Path) -> Result<(), SinkError> {
 /// [`SinkError::TableMismatch`] for another table, [`SinkError::ForeignFile`] for a directory,
 /// a non-Parquet file or a Parquet file without fer-batch metadata.
 pub fn check_replaceable(path: &Path, table: Table) -> Result<(), SinkError> {
-    let foreign = |reason: String| SinkError::ForeignFile {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let foreign = |reason: String| SinkError::ForeignFile { path: path.to_path_buf(), reason };
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => {
-            return Err(SinkError::Io {
-                action: "inspect",
-                path: path.to_path_buf(),
-                source,
-            });
+            return Err(SinkError::Io { action: "inspect", path: path.to_path_buf(), source });
         }
     };
     if meta.is_dir() {
@@ -390,41 +324,22 @@ pub fn check_replaceable(path: &Path, table: Table) -> Result<(), SinkError> {
     if !meta.is_file() {
         return Err(foreign("is not a regular file".to_owned()));
     }
-    let file = File::open(path).map_err(|source| SinkError::Io {
-        action: "open",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| foreign(format!("is not a readable Parquet file ({e})")))?;
+    let file = File::open(path).map_err(|source| SinkError::Io { action: "open", path: path.to_path_buf(), source })?;
+    let reader = SerializedFileReader::new(file).map_err(|e| foreign(format!("is not a readable Parquet file ({e})")))?;
     let key_values = reader.metadata().file_metadata().key_value_metadata();
-    let get = |key: &str| {
-        key_values
-            .and_then(|kvs| kvs.iter().find(|kv| kv.key == key))
-            .and_then(|kv| kv.value.clone())
-    };
+    let get = |key: &str| key_values.and_then(|kvs| kvs.iter().find(|kv| kv.key == key)).and_then(|kv| kv.value.clone());
     match get(META_SCHEMA_VERSION) {
         None => {
-            return Err(foreign(
-                "has no schema_version metadata (not written by fer-batch)".into(),
-            ));
+            return Err(foreign("has no schema_version metadata (not written by fer-batch)".into()));
         }
         Some(found) if found != SCHEMA_VERSION => {
-            return Err(SinkError::SchemaMismatch {
-                path: path.to_path_buf(),
-                found,
-                expected: SCHEMA_VERSION.to_owned(),
-            });
+            return Err(SinkError::SchemaMismatch { path: path.to_path_buf(), found, expected: SCHEMA_VERSION.to_owned() });
         }
         Some(_) => {}
     }
     match get(META_TABLE) {
         Some(found) if found == table.name() => Ok(()),
-        found => Err(SinkError::TableMismatch {
-            path: path.to_path_buf(),
-            found: found.unwrap_or_else(|| "(unnamed)".to_owned()),
-            expected: table.name(),
-        }),
+        found => Err(SinkError::TableMismatch { path: path.to_path_buf(), found: found.unwrap_or_else(|| "(unnamed)".to_owned()), expected: table.name() }),
     }
 }
 
@@ -503,12 +418,7 @@ struct TempFile {
 impl TempFile {
     /// Creates `.<name>.tmp-<pid>-<random>` in the directory of `target`.
     fn create_beside(target: &Path) -> io::Result<(Self, File)> {
-        let name = target.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the output path has no file name",
-            )
-        })?;
+        let name = target.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the output path has no file name"))?;
         Self::create_in(parent_dir(target), &name.to_string_lossy())
     }
 
@@ -516,20 +426,10 @@ impl TempFile {
     fn create_in(dir: &Path, name: &str) -> io::Result<(Self, File)> {
         let mut attempts = 0;
         loop {
-            let path = dir.join(format!(
-                ".{name}.tmp-{}-{:016x}",
-                std::process::id(),
-                random_u64()
-            ));
+            let path = dir.join(format!(".{name}.tmp-{}-{:016x}", std::process::id(), random_u64()));
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => {
-                    return Ok((
-                        Self {
-                            path,
-                            persisted: false,
-                        },
-                        file,
-                    ));
+                    return Ok((Self { path, persisted: false }, file));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 8 => attempts += 1,
                 Err(e) => return Err(e),
@@ -539,11 +439,7 @@ impl TempFile {
 
     /// Renames the file to `target` (atomically replacing it) and fsyncs the directory.
     fn persist_as(mut self, target: &Path) -> Result<(), SinkError> {
-        fs::rename(&self.path, target).map_err(|source| SinkError::Io {
-            action: "rename the temporary file to",
-            path: target.to_path_buf(),
-            source,
-        })?;
+        fs::rename(&self.path, target).map_err(|source| SinkError::Io { action: "rename the temporary file to", path: target.to_path_buf(), source })?;
         self.persisted = true;
         // The data is already in place; a failed directory fsync only weakens durability
         // after a power cut, so it is reported but does not fail the run.
@@ -581,11 +477,7 @@ fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut hasher = RandomState::new().build_hasher();
     hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
+    hasher.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     hasher.finish()
 }
 
@@ -628,9 +520,7 @@ mod tests {
     use ::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use arrow::array::{Array as _, AsArray as _, RecordBatch};
     use arrow::compute::{cast, concat_batches};
-    use arrow::datatypes::{
-        DataType, Float32Type, Float64Type, Int64Type, TimestampMicrosecondType,
-    };
+    use arrow::datatypes::{DataType, Float32Type, Float64Type, Int64Type, TimestampMicrosecondType};
 
     use super::*;
     use crate::classify::labels::Expression;
@@ -657,49 +547,25 @@ mod tests {
         let created_by = meta.created_by().map(str::to_owned);
         let row_groups = builder.metadata().num_row_groups();
         let schema = Arc::clone(builder.schema());
-        assert_eq!(
-            schema.fields(),
-            table.schema().fields(),
-            "types, nullability and field metadata"
-        );
-        let batches = builder
-            .build()
-            .expect("reader")
-            .collect::<Result<Vec<_>, _>>()
-            .expect("batches");
+        assert_eq!(schema.fields(), table.schema().fields(), "types, nullability and field metadata");
+        let batches = builder.build().expect("reader").collect::<Result<Vec<_>, _>>().expect("batches");
         let batch = concat_batches(&schema, &batches).expect("concat");
-        ReadBack {
-            batch,
-            key_values,
-            created_by,
-            row_groups,
-        }
+        ReadBack { batch, key_values, created_by, row_groups }
     }
 
     fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
         let col = cast(batch.column_by_name(name).expect("column"), &DataType::Utf8).expect("cast");
-        col.as_string::<i32>()
-            .iter()
-            .map(|s| s.map(str::to_owned))
-            .collect()
+        col.as_string::<i32>().iter().map(|s| s.map(str::to_owned)).collect()
     }
 
     fn files_in(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .expect("read dir")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
+        let mut names: Vec<String> = fs::read_dir(dir).expect("read dir").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         names
     }
 
     fn options() -> WriterOptions {
-        WriterOptions {
-            batch_rows: 2,
-            row_group_rows: 3,
-            key_value_metadata: vec![("model_blake3".into(), "0123abcd".into())],
-            ..WriterOptions::default()
-        }
+        WriterOptions { batch_rows: 2, row_group_rows: 3, key_value_metadata: vec![("model_blake3".into(), "0123abcd".into())], ..WriterOptions::default() }
     }
 
     #[test]
@@ -707,61 +573,32 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let paths = check_outputs(&dir.path().join("results.parquet"), false).expect("preflight");
 
-        let faces: Vec<FaceRow> = (0..5)
-            .map(|i| fixtures::face(i, 1 + (i % 2) as u32))
-            .collect();
+        let faces: Vec<FaceRow> = (0..5).map(|i| fixtures::face(i, 1 + (i % 2) as u32)).collect();
         let mut w = TableWriter::<FaceRow>::create(&paths.faces, &options()).expect("create");
         assert!(!paths.faces.exists(), "nothing appears before finish");
         w.write_all(faces.clone()).expect("write");
         assert_eq!(w.rows(), 5);
         let summary = w.finish().expect("finish");
-        assert_eq!(
-            (summary.table, summary.rows, summary.row_groups),
-            (Table::Faces, 5, 2)
-        );
-        assert_eq!(
-            summary.bytes,
-            fs::metadata(&paths.faces).expect("stat").len()
-        );
+        assert_eq!((summary.table, summary.rows, summary.row_groups), (Table::Faces, 5, 2));
+        assert_eq!(summary.bytes, fs::metadata(&paths.faces).expect("stat").len());
 
         let mut w = TableWriter::<PersonRow>::create(&paths.persons, &options()).expect("create");
-        w.write_all([fixtures::person(1, 3), fixtures::person(2, 2)])
-            .expect("write");
+        w.write_all([fixtures::person(1, 3), fixtures::person(2, 2)]).expect("write");
         w.finish().expect("finish");
         let mut w = TableWriter::<CrowdRow>::create(&paths.crowd, &options()).expect("create");
-        w.write_all([fixtures::crowd(0, 2), fixtures::crowd(1, 0)])
-            .expect("write");
+        w.write_all([fixtures::crowd(0, 2), fixtures::crowd(1, 0)]).expect("write");
         w.finish().expect("finish");
 
-        assert_eq!(
-            files_in(dir.path()),
-            [
-                "results.crowd.parquet",
-                "results.parquet",
-                "results.persons.parquet"
-            ],
-            "no temporary or probe files are left"
-        );
+        assert_eq!(files_in(dir.path()), ["results.crowd.parquet", "results.parquet", "results.persons.parquet"], "no temporary or probe files are left");
 
         let f = read(&paths.faces, Table::Faces);
         assert_eq!(f.batch.num_rows(), 5);
-        assert_eq!(
-            f.row_groups, 2,
-            "row_group_rows = 3 splits 5 rows in two groups"
-        );
+        assert_eq!(f.row_groups, 2, "row_group_rows = 3 splits 5 rows in two groups");
         assert_eq!(
             f.key_values,
-            [
-                ("table", "faces"),
-                ("schema_version", SCHEMA_VERSION),
-                ("model_blake3", "0123abcd")
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            [("table", "faces"), ("schema_version", SCHEMA_VERSION), ("model_blake3", "0123abcd")].map(|(k, v)| (k.to_owned(), v.to_owned()))
         );
-        assert_eq!(
-            f.created_by,
-            Some(format!("fer-batch {}", env!("CARGO_PKG_VERSION")))
-        );
+        assert_eq!(f.created_by, Some(format!("fer-batch {}", env!("CARGO_PKG_VERSION"))));
         let b = &f.batch;
         assert_eq!(b.schema().metadata()["table"], "faces");
         assert_eq!(strings(b, "video"), vec![Some("lecture.mp4".to_owned()); 5]);
@@ -769,85 +606,38 @@ mod tests {
         assert_eq!(strings(b, "label")[0].as_deref(), Some("happy"));
         assert_eq!(strings(b, "raw_label")[0].as_deref(), Some("surprise"));
         assert_eq!(strings(b, "pipeline")[4].as_deref(), Some("classroom/1"));
-        let frame = b
-            .column_by_name("frame_index")
-            .expect("col")
-            .as_primitive::<Int64Type>();
+        let frame = b.column_by_name("frame_index").expect("col").as_primitive::<Int64Type>();
         assert_eq!(frame.values().as_ref(), &[0, 1, 2, 3, 4]);
-        let person = b
-            .column_by_name("person_id")
-            .expect("col")
-            .as_primitive::<Int64Type>();
+        let person = b.column_by_name("person_id").expect("col").as_primitive::<Int64Type>();
         assert_eq!(person.values().as_ref(), &[1, 2, 1, 2, 1]);
-        let t = b
-            .column_by_name("timestamp_s")
-            .expect("col")
-            .as_primitive::<Float64Type>();
+        let t = b.column_by_name("timestamp_s").expect("col").as_primitive::<Float64Type>();
         assert_eq!(t.value(3), 0.6);
-        let utc = b
-            .column_by_name("timestamp_utc")
-            .expect("col")
-            .as_primitive::<TimestampMicrosecondType>();
+        let utc = b.column_by_name("timestamp_utc").expect("col").as_primitive::<TimestampMicrosecondType>();
         assert_eq!(utc.value(1), 1_700_000_000_200_000);
         assert_eq!(utc.timezone(), Some("UTC"));
-        let h = b
-            .column_by_name("height")
-            .expect("col")
-            .as_primitive::<Float32Type>();
+        let h = b.column_by_name("height").expect("col").as_primitive::<Float32Type>();
         assert_eq!(h.value(0), 72.5);
-        let p_surprise = b
-            .column_by_name("p_surprise")
-            .expect("col")
-            .as_primitive::<Float32Type>();
-        let s_happy = b
-            .column_by_name("s_happy")
-            .expect("col")
-            .as_primitive::<Float32Type>();
-        let s_angry = b
-            .column_by_name("s_angry")
-            .expect("col")
-            .as_primitive::<Float32Type>();
+        let p_surprise = b.column_by_name("p_surprise").expect("col").as_primitive::<Float32Type>();
+        let s_happy = b.column_by_name("s_happy").expect("col").as_primitive::<Float32Type>();
+        let s_angry = b.column_by_name("s_angry").expect("col").as_primitive::<Float32Type>();
         assert_eq!((p_surprise.value(2), s_happy.value(2)), (0.4, 0.7));
-        assert_eq!(
-            s_angry.value(2),
-            fixtures::peaked(Expression::Happy, 0.7)[0]
-        );
+        assert_eq!(s_angry.value(2), fixtures::peaked(Expression::Happy, 0.7)[0]);
 
         let p = read(&paths.persons, Table::Persons);
         assert_eq!(p.batch.num_rows(), 2);
         assert_eq!(p.key_values[0], ("table".to_owned(), "persons".to_owned()));
         assert_eq!(strings(&p.batch, "camera")[1].as_deref(), Some("cam-2"));
-        assert_eq!(
-            strings(&p.batch, "dominant_label")[0].as_deref(),
-            Some("happy")
-        );
-        let frames = p
-            .batch
-            .column_by_name("frames")
-            .expect("col")
-            .as_primitive::<Int64Type>();
+        assert_eq!(strings(&p.batch, "dominant_label")[0].as_deref(), Some("happy"));
+        let frames = p.batch.column_by_name("frames").expect("col").as_primitive::<Int64Type>();
         assert_eq!(frames.values().as_ref(), &[3, 2]);
 
         let c = read(&paths.crowd, Table::Crowd);
         assert_eq!(c.batch.num_rows(), 2);
         assert_eq!(c.key_values[0], ("table".to_owned(), "crowd".to_owned()));
-        assert_eq!(
-            strings(&c.batch, "dominant_label"),
-            [Some("happy".to_owned()), None]
-        );
-        let pct_sad = c
-            .batch
-            .column_by_name("pct_sad")
-            .expect("col")
-            .as_primitive::<Float32Type>();
+        assert_eq!(strings(&c.batch, "dominant_label"), [Some("happy".to_owned()), None]);
+        let pct_sad = c.batch.column_by_name("pct_sad").expect("col").as_primitive::<Float32Type>();
         assert_eq!(pct_sad.values().as_ref(), &[100.0 / 3.0, 0.0]);
-        assert_eq!(
-            c.batch
-                .column_by_name("window_start_utc")
-                .expect("col")
-                .null_count(),
-            2
-        );
+        assert_eq!(c.batch.column_by_name("window_start_utc").expect("col").null_count(), 2);
     }
 
     #[test]
@@ -867,10 +657,7 @@ mod tests {
         let b = concat_batches(&schema, &batches).expect("concat");
         for (point, names) in LANDMARK_COLUMNS.iter().enumerate() {
             for (axis, name) in names.iter().enumerate() {
-                let c = b
-                    .column_by_name(name)
-                    .expect("col")
-                    .as_primitive::<Float32Type>();
+                let c = b.column_by_name(name).expect("col").as_primitive::<Float32Type>();
                 assert_eq!(c.len(), 3);
                 assert!(c.is_valid(0), "{name}");
                 assert_eq!(c.value(0), landmarks.0[point][axis], "{name}");
@@ -893,33 +680,22 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("results.parquet");
         let mut w = TableWriter::<FaceRow>::create(&path, &options()).expect("create");
-        w.write_all((0..5).map(|i| fixtures::face(i, 1)))
-            .expect("write");
-        assert_eq!(
-            files_in(dir.path()).len(),
-            1,
-            "the temporary file exists while writing"
-        );
+        w.write_all((0..5).map(|i| fixtures::face(i, 1))).expect("write");
+        assert_eq!(files_in(dir.path()).len(), 1, "the temporary file exists while writing");
         assert!(files_in(dir.path())[0].starts_with(".results.parquet.tmp-"));
         drop(w);
-        assert!(
-            files_in(dir.path()).is_empty(),
-            "{:?}",
-            files_in(dir.path())
-        );
+        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
 
         // Same schema version: replaced atomically on finish, untouched by an aborted writer.
         let mut w = TableWriter::<FaceRow>::create(&path, &options()).expect("create");
         w.write(fixtures::face(0, 1)).expect("write");
         w.finish().expect("finish");
         let mut w = TableWriter::<FaceRow>::create(&path, &options()).expect("create again");
-        w.write_all((0..4).map(|i| fixtures::face(i, 1)))
-            .expect("write");
+        w.write_all((0..4).map(|i| fixtures::face(i, 1))).expect("write");
         drop(w);
         assert_eq!(read(&path, Table::Faces).batch.num_rows(), 1);
         let mut w = TableWriter::<FaceRow>::create(&path, &options()).expect("create again");
-        w.write_all((0..4).map(|i| fixtures::face(i, 1)))
-            .expect("write");
+        w.write_all((0..4).map(|i| fixtures::face(i, 1))).expect("write");
         w.finish().expect("finish");
         assert_eq!(read(&path, Table::Faces).batch.num_rows(), 4);
         assert_eq!(files_in(dir.path()), ["results.parquet"]);
@@ -938,70 +714,33 @@ mod tests {
             ]))
             .build();
         let batch = FaceRow::record_batch(&[fixtures::face(0, 1)]).expect("batch");
-        let mut old = ArrowWriter::try_new(
-            File::create(&path).expect("create"),
-            batch.schema(),
-            Some(props),
-        )
-        .expect("writer");
+        let mut old = ArrowWriter::try_new(File::create(&path).expect("create"), batch.schema(), Some(props)).expect("writer");
         old.write(&batch).expect("write");
         old.close().expect("close");
         let before = fs::read(&path).expect("read");
         match TableWriter::<FaceRow>::create(&path, &options()) {
-            Err(SinkError::SchemaMismatch {
-                path: p,
-                found,
-                expected,
-            }) => {
-                assert_eq!(
-                    (p, found.as_str(), expected.as_str()),
-                    (path.clone(), "0", SCHEMA_VERSION)
-                );
+            Err(SinkError::SchemaMismatch { path: p, found, expected }) => {
+                assert_eq!((p, found.as_str(), expected.as_str()), (path.clone(), "0", SCHEMA_VERSION));
             }
             other => panic!("expected SchemaMismatch, got {other:?}"),
         }
-        assert!(matches!(
-            check_outputs(&path, false),
-            Err(SinkError::SchemaMismatch { .. })
-        ));
-        assert_eq!(
-            fs::read(&path).expect("read"),
-            before,
-            "the old file is untouched"
-        );
+        assert!(matches!(check_outputs(&path, false), Err(SinkError::SchemaMismatch { .. })));
+        assert_eq!(fs::read(&path).expect("read"), before, "the old file is untouched");
         assert_eq!(files_in(dir.path()), ["results.parquet"]);
 
         // --force replaces it.
-        let forced = WriterOptions {
-            force_replace: true,
-            ..options()
-        };
-        TableWriter::<FaceRow>::create(&path, &forced)
-            .expect("create")
-            .finish()
-            .expect("finish");
+        let forced = WriterOptions { force_replace: true, ..options() };
+        TableWriter::<FaceRow>::create(&path, &forced).expect("create").finish().expect("finish");
         check_replaceable(&path, Table::Faces).expect("now a current faces table");
 
         // A current faces table is not a persons table.
-        assert!(matches!(
-            TableWriter::<PersonRow>::create(&path, &options()),
-            Err(SinkError::TableMismatch {
-                expected: "persons",
-                ..
-            })
-        ));
+        assert!(matches!(TableWriter::<PersonRow>::create(&path, &options()), Err(SinkError::TableMismatch { expected: "persons", .. })));
 
         // Not Parquet at all, or a directory.
         let notes = dir.path().join("notes.parquet");
         fs::write(&notes, "not parquet").expect("write");
-        assert!(matches!(
-            TableWriter::<CrowdRow>::create(&notes, &options()),
-            Err(SinkError::ForeignFile { .. })
-        ));
-        assert!(matches!(
-            check_replaceable(dir.path(), Table::Faces),
-            Err(SinkError::ForeignFile { .. })
-        ));
+        assert!(matches!(TableWriter::<CrowdRow>::create(&notes, &options()), Err(SinkError::ForeignFile { .. })));
+        assert!(matches!(check_replaceable(dir.path(), Table::Faces), Err(SinkError::ForeignFile { .. })));
         assert_eq!(fs::read_to_string(&notes).expect("read"), "not parquet");
     }
 
@@ -1020,51 +759,24 @@ mod tests {
             Err(SinkError::NotWritable { path, .. }) => assert_eq!(path, file),
             other => panic!("expected NotWritable, got {other:?}"),
         }
-        assert!(matches!(
-            TableWriter::<FaceRow>::create(&under_file, &options()),
-            Err(SinkError::Io { .. })
-        ));
+        assert!(matches!(TableWriter::<FaceRow>::create(&under_file, &options()), Err(SinkError::Io { .. })));
         let missing = dir.path().join("no-such-dir").join("results.parquet");
-        assert!(matches!(
-            check_writable(&missing),
-            Err(SinkError::NotWritable { .. })
-        ));
+        assert!(matches!(check_writable(&missing), Err(SinkError::NotWritable { .. })));
     }
 
     #[test]
     fn invalid_options_and_reserved_keys_fail_before_creating_anything() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("results.parquet");
-        let reserved = WriterOptions {
-            key_value_metadata: vec![("schema_version".into(), "9".into())],
-            ..options()
-        };
+        let reserved = WriterOptions { key_value_metadata: vec![("schema_version".into(), "9".into())], ..options() };
         assert!(matches!(
             TableWriter::<FaceRow>::create(&path, &reserved),
             Err(SinkError::ReservedMetadataKey { key }) if key == "schema_version"
         ));
-        let zero = WriterOptions {
-            row_group_rows: 0,
-            ..options()
-        };
-        assert!(matches!(
-            TableWriter::<FaceRow>::create(&path, &zero),
-            Err(SinkError::InvalidOption {
-                name: "row_group_rows",
-                ..
-            })
-        ));
-        let level = WriterOptions {
-            compression: Compression::Zstd { level: 99 },
-            ..options()
-        };
-        assert!(matches!(
-            TableWriter::<FaceRow>::create(&path, &level),
-            Err(SinkError::InvalidOption {
-                name: "compression",
-                ..
-            })
-        ));
+        let zero = WriterOptions { row_group_rows: 0, ..options() };
+        assert!(matches!(TableWriter::<FaceRow>::create(&path, &zero), Err(SinkError::InvalidOption { name: "row_group_rows", .. })));
+        let level = WriterOptions { compression: Compression::Zstd { level: 99 }, ..options() };
+        assert!(matches!(TableWriter::<FaceRow>::create(&path, &level), Err(SinkError::InvalidOption { name: "compression", .. })));
         assert!(files_in(dir.path()).is_empty());
     }
 }

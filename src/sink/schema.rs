@@ -19,10 +19,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{
-    ArrayRef, Float32Array, Float64Array, Int64Array, StringDictionaryBuilder,
-    TimestampMicrosecondArray,
-};
+use arrow::array::{ArrayRef, Float32Array, Float64Array, Int64Array, StringDictionaryBuilder, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use serde::Serialize;
@@ -95,9 +92,7 @@ impl Table {
         match self {
             Table::Faces => "One row per detected face per processed frame.",
             Table::Persons => "One row per video and tracked person, summarising its faces rows.",
-            Table::Crowd => {
-                "One row per video and time window, summarising the people and faces in it."
-            }
+            Table::Crowd => "One row per video and time window, summarising the people and faces in it.",
         }
     }
 }
@@ -185,23 +180,16 @@ enum Values<R> {
 impl<R> Values<R> {
     fn data_type(&self) -> DataType {
         match self {
-            Values::Str(_) | Values::OptStr(_) => {
-                DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-            }
+            Values::Str(_) | Values::OptStr(_) => DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
             Values::F32(_) | Values::F32Of(..) | Values::OptLandmark(..) => DataType::Float32,
             Values::F64(_) => DataType::Float64,
             Values::Int(_) => DataType::Int64,
-            Values::OptTimestampUs(_) => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-            }
+            Values::OptTimestampUs(_) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
         }
     }
 
     fn nullable(&self) -> bool {
-        matches!(
-            self,
-            Values::OptStr(_) | Values::OptLandmark(..) | Values::OptTimestampUs(_)
-        )
+        matches!(self, Values::OptStr(_) | Values::OptLandmark(..) | Values::OptTimestampUs(_))
     }
 }
 
@@ -215,20 +203,15 @@ struct Column<R> {
 
 impl<R> Column<R> {
     fn field(&self) -> Field {
-        let mut metadata =
-            HashMap::from([(FIELD_DESCRIPTION.to_owned(), self.description.clone())]);
+        let mut metadata = HashMap::from([(FIELD_DESCRIPTION.to_owned(), self.description.clone())]);
         if let Some(unit) = self.unit {
             metadata.insert(FIELD_UNIT.to_owned(), unit.to_owned());
         }
-        Field::new(&self.name, self.values.data_type(), self.values.nullable())
-            .with_metadata(metadata)
+        Field::new(&self.name, self.values.data_type(), self.values.nullable()).with_metadata(metadata)
     }
 
     fn array(&self, table: Table, rows: &[R]) -> Result<ArrayRef, SinkError> {
-        let arrow_err = |source| SinkError::Arrow {
-            table: table.name(),
-            source,
-        };
+        let arrow_err = |source| SinkError::Arrow { table: table.name(), source };
         Ok(match &self.values {
             Values::Str(get) => {
                 let mut b = StringDictionaryBuilder::<Int32Type>::new();
@@ -250,95 +233,53 @@ impl<R> Column<R> {
                 Arc::new(b.finish())
             }
             Values::F32(get) => Arc::new(Float32Array::from_iter_values(rows.iter().map(get))),
-            Values::F32Of(get, class) => Arc::new(Float32Array::from_iter_values(
-                rows.iter().map(|r| get(r)[class.index()]),
-            )),
-            Values::OptLandmark(get, point, axis) => Arc::new(Float32Array::from_iter(
-                rows.iter().map(|r| get(r).map(|l| l.0[*point][*axis])),
-            )),
+            Values::F32Of(get, class) => Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| get(r)[class.index()]))),
+            Values::OptLandmark(get, point, axis) => Arc::new(Float32Array::from_iter(rows.iter().map(|r| get(r).map(|l| l.0[*point][*axis])))),
             Values::F64(get) => Arc::new(Float64Array::from_iter_values(rows.iter().map(get))),
             Values::Int(get) => {
                 let values = rows
                     .iter()
                     .map(|r| {
                         let value = get(r);
-                        i64::try_from(value).map_err(|_| SinkError::ValueOutOfRange {
-                            table: table.name(),
-                            column: self.name.clone(),
-                            value,
-                        })
+                        i64::try_from(value).map_err(|_| SinkError::ValueOutOfRange { table: table.name(), column: self.name.clone(), value })
                     })
                     .collect::<Result<Vec<i64>, SinkError>>()?;
                 Arc::new(Int64Array::from(values))
             }
-            Values::OptTimestampUs(get) => Arc::new(
-                TimestampMicrosecondArray::from(rows.iter().map(get).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
-            ),
+            Values::OptTimestampUs(get) => Arc::new(TimestampMicrosecondArray::from(rows.iter().map(get).collect::<Vec<_>>()).with_timezone("UTC")),
         })
     }
 }
 
-fn build_batch<R>(
-    table: Table,
-    schema: &SchemaRef,
-    columns: &[Column<R>],
-    rows: &[R],
-) -> Result<RecordBatch, SinkError> {
-    let arrays = columns
-        .iter()
-        .map(|c| c.array(table, rows))
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(Arc::clone(schema), arrays).map_err(|source| SinkError::Arrow {
-        table: table.name(),
-        source,
-    })
+fn build_batch<R>(table: Table, schema: &SchemaRef, columns: &[Column<R>], rows: &[R]) -> Result<RecordBatch, SinkError> {
+    let arrays = columns.iter().map(|c| c.array(table, rows)).collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), arrays).map_err(|source| SinkError::Arrow { table: table.name(), source })
 }
 
 fn schema_of<R>(table: Table, columns: &[Column<R>]) -> SchemaRef {
-    let metadata = HashMap::from([
-        (META_TABLE.to_owned(), table.name().to_owned()),
-        (META_SCHEMA_VERSION.to_owned(), SCHEMA_VERSION.to_owned()),
-    ]);
-    Arc::new(Schema::new_with_metadata(
-        columns.iter().map(Column::field).collect::<Vec<_>>(),
-        metadata,
-    ))
+    let metadata = HashMap::from([(META_TABLE.to_owned(), table.name().to_owned()), (META_SCHEMA_VERSION.to_owned(), SCHEMA_VERSION.to_owned())]);
+    Arc::new(Schema::new_with_metadata(columns.iter().map(Column::field).collect::<Vec<_>>(), metadata))
 }
 
-fn col<R>(
-    name: &str,
-    unit: Option<&'static str>,
-    description: &str,
-    values: Values<R>,
-) -> Column<R> {
-    Column {
-        name: name.to_owned(),
-        unit,
-        description: description.to_owned(),
-        values,
-    }
+fn col<R>(name: &str, unit: Option<&'static str>, description: &str, values: Values<R>) -> Column<R> {
+    Column { name: name.to_owned(), unit, description: description.to_owned(), values }
 }
 
 /// The ten nullable `Float32` columns [`LANDMARK_COLUMNS`], x then y of each point.
 fn landmark_columns<R>(get: fn(&R) -> Option<&Landmarks>) -> impl Iterator<Item = Column<R>> {
-    LANDMARK_COLUMNS
-        .into_iter()
-        .zip(LANDMARK_DESCRIPTIONS)
-        .enumerate()
-        .flat_map(move |(point, (names, what))| {
-            names.into_iter().enumerate().map(move |(axis, name)| Column {
-                name: name.to_owned(),
-                unit: Some("px"),
-                description: format!(
-                    "{} of {what}, in source-frame pixels (same frame and origin as x and y; may \
+    LANDMARK_COLUMNS.into_iter().zip(LANDMARK_DESCRIPTIONS).enumerate().flat_map(move |(point, (names, what))| {
+        names.into_iter().enumerate().map(move |(axis, name)| Column {
+            name: name.to_owned(),
+            unit: Some("px"),
+            description: format!(
+                "{} of {what}, in source-frame pixels (same frame and origin as x and y; may \
                      lie outside the box). Null when the detector gives no landmarks (SeetaFace); \
                      the ten lm_* columns are null together.",
-                    ["Horizontal position", "Vertical position"][axis]
-                ),
-                values: Values::OptLandmark(get, point, axis),
-            })
+                ["Horizontal position", "Vertical position"][axis]
+            ),
+            values: Values::OptLandmark(get, point, axis),
         })
+    })
 }
 
 /// What each landmark is, in the order of [`LANDMARK_COLUMNS`].
@@ -352,12 +293,7 @@ const LANDMARK_DESCRIPTIONS: [&str; 5] = [
 ];
 
 /// Seven `Float32` columns `<prefix>angry` … `<prefix>neutral`, in class order.
-fn per_expression<R>(
-    prefix: &str,
-    unit: &'static str,
-    describe: impl Fn(&str) -> String,
-    get: fn(&R) -> &PerExpression,
-) -> impl Iterator<Item = Column<R>> {
+fn per_expression<R>(prefix: &str, unit: &'static str, describe: impl Fn(&str) -> String, get: fn(&R) -> &PerExpression) -> impl Iterator<Item = Column<R>> {
     Expression::ALL.into_iter().map(move |e| Column {
         name: format!("{prefix}{}", e.name()),
         unit: Some(unit),
@@ -368,20 +304,14 @@ fn per_expression<R>(
 
 const VIDEO: &str = "Video id: the file name of the source video.";
 const CAMERA: &str = "Camera id from the manifest or the command line; null when unknown.";
-const PERSON_ID: &str =
-    "Track id of the person, unique within the video (not across videos); see faces.person_id.";
+const PERSON_ID: &str = "Track id of the person, unique within the video (not across videos); see faces.person_id.";
 /// Unit of probabilities and fractions.
 const UNIT_PROB: &str = "0-1";
 
 static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
     let mut c = vec![
         col("video", None, VIDEO, Values::Str(|r: &FaceRow| &r.video)),
-        col(
-            "camera",
-            None,
-            CAMERA,
-            Values::OptStr(|r: &FaceRow| r.camera.as_deref()),
-        ),
+        col("camera", None, CAMERA, Values::OptStr(|r: &FaceRow| r.camera.as_deref())),
         col(
             "frame_index",
             None,
@@ -389,12 +319,7 @@ static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
              indices when frames are sampled).",
             Values::Int(|r: &FaceRow| r.frame_index),
         ),
-        col(
-            "timestamp_s",
-            Some("s"),
-            "Presentation time of the frame, seconds from the start of the video.",
-            Values::F64(|r: &FaceRow| r.timestamp_s),
-        ),
+        col("timestamp_s", Some("s"), "Presentation time of the frame, seconds from the start of the video.", Values::F64(|r: &FaceRow| r.timestamp_s)),
         col(
             "timestamp_utc",
             Some("µs"),
@@ -409,24 +334,9 @@ static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
              container's rotation, origin top-left).",
             Values::F32(|r: &FaceRow| r.x),
         ),
-        col(
-            "y",
-            Some("px"),
-            "Top edge of the face box in source-frame pixels.",
-            Values::F32(|r: &FaceRow| r.y),
-        ),
-        col(
-            "width",
-            Some("px"),
-            "Width of the face box in source-frame pixels.",
-            Values::F32(|r: &FaceRow| r.width),
-        ),
-        col(
-            "height",
-            Some("px"),
-            "Height of the face box in source-frame pixels.",
-            Values::F32(|r: &FaceRow| r.height),
-        ),
+        col("y", Some("px"), "Top edge of the face box in source-frame pixels.", Values::F32(|r: &FaceRow| r.y)),
+        col("width", Some("px"), "Width of the face box in source-frame pixels.", Values::F32(|r: &FaceRow| r.width)),
+        col("height", Some("px"), "Height of the face box in source-frame pixels.", Values::F32(|r: &FaceRow| r.height)),
         col(
             "detector_score",
             None,
@@ -435,55 +345,15 @@ static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
         ),
     ];
     c.extend(landmark_columns(|r: &FaceRow| r.landmarks.as_ref()));
-    c.push(col(
-        "person_id",
-        None,
-        PERSON_ID,
-        Values::Int(|r: &FaceRow| u64::from(r.person_id)),
-    ));
-    c.extend(per_expression(
-        "p_",
-        UNIT_PROB,
-        |e| format!("Raw classifier probability of {e} for this face in this frame."),
-        |r: &FaceRow| &r.raw,
-    ));
-    c.extend(per_expression(
-        "s_",
-        UNIT_PROB,
-        |e| format!("Probability of {e} after temporal smoothing along the person's track."),
-        |r: &FaceRow| &r.smoothed,
-    ));
+    c.push(col("person_id", None, PERSON_ID, Values::Int(|r: &FaceRow| u64::from(r.person_id))));
+    c.extend(per_expression("p_", UNIT_PROB, |e| format!("Raw classifier probability of {e} for this face in this frame."), |r: &FaceRow| &r.raw));
+    c.extend(per_expression("s_", UNIT_PROB, |e| format!("Probability of {e} after temporal smoothing along the person's track."), |r: &FaceRow| &r.smoothed));
     c.extend([
-        col(
-            "label",
-            None,
-            "Smoothed expression label (angry, disgust, fear, happy, sad, surprise, neutral).",
-            Values::Str(|r: &FaceRow| r.label.name()),
-        ),
-        col(
-            "raw_label",
-            None,
-            "Expression label of the raw probabilities alone.",
-            Values::Str(|r: &FaceRow| r.raw_label.name()),
-        ),
-        col(
-            "confidence",
-            Some(UNIT_PROB),
-            "Smoothed probability of label (the s_* column named by label).",
-            Values::F32(FaceRow::confidence),
-        ),
-        col(
-            "model_id",
-            None,
-            "Id of the expression model that produced the probabilities.",
-            Values::Str(|r: &FaceRow| &r.model_id),
-        ),
-        col(
-            "pipeline",
-            None,
-            "Pipeline preset name and version that produced the row.",
-            Values::Str(|r: &FaceRow| &r.pipeline),
-        ),
+        col("label", None, "Smoothed expression label (angry, disgust, fear, happy, sad, surprise, neutral).", Values::Str(|r: &FaceRow| r.label.name())),
+        col("raw_label", None, "Expression label of the raw probabilities alone.", Values::Str(|r: &FaceRow| r.raw_label.name())),
+        col("confidence", Some(UNIT_PROB), "Smoothed probability of label (the s_* column named by label).", Values::F32(FaceRow::confidence)),
+        col("model_id", None, "Id of the expression model that produced the probabilities.", Values::Str(|r: &FaceRow| &r.model_id)),
+        col("pipeline", None, "Pipeline preset name and version that produced the row.", Values::Str(|r: &FaceRow| &r.pipeline)),
     ]);
     c
 });
@@ -491,36 +361,11 @@ static FACE_COLUMNS: LazyLock<Vec<Column<FaceRow>>> = LazyLock::new(|| {
 static PERSON_COLUMNS: LazyLock<Vec<Column<PersonRow>>> = LazyLock::new(|| {
     let mut c = vec![
         col("video", None, VIDEO, Values::Str(|r: &PersonRow| &r.video)),
-        col(
-            "camera",
-            None,
-            CAMERA,
-            Values::OptStr(|r: &PersonRow| r.camera.as_deref()),
-        ),
-        col(
-            "person_id",
-            None,
-            PERSON_ID,
-            Values::Int(|r: &PersonRow| u64::from(r.person_id)),
-        ),
-        col(
-            "first_timestamp_s",
-            Some("s"),
-            "timestamp_s of the person's first faces row.",
-            Values::F64(|r: &PersonRow| r.first_timestamp_s),
-        ),
-        col(
-            "last_timestamp_s",
-            Some("s"),
-            "timestamp_s of the person's last faces row.",
-            Values::F64(|r: &PersonRow| r.last_timestamp_s),
-        ),
-        col(
-            "frames",
-            None,
-            "Number of the person's rows in faces (processed frames in which it was seen).",
-            Values::Int(|r: &PersonRow| r.frames),
-        ),
+        col("camera", None, CAMERA, Values::OptStr(|r: &PersonRow| r.camera.as_deref())),
+        col("person_id", None, PERSON_ID, Values::Int(|r: &PersonRow| u64::from(r.person_id))),
+        col("first_timestamp_s", Some("s"), "timestamp_s of the person's first faces row.", Values::F64(|r: &PersonRow| r.first_timestamp_s)),
+        col("last_timestamp_s", Some("s"), "timestamp_s of the person's last faces row.", Values::F64(|r: &PersonRow| r.last_timestamp_s)),
+        col("frames", None, "Number of the person's rows in faces (processed frames in which it was seen).", Values::Int(|r: &PersonRow| r.frames)),
     ];
     c.extend(per_expression(
         "mean_p_",
@@ -555,48 +400,18 @@ static PERSON_COLUMNS: LazyLock<Vec<Column<PersonRow>>> = LazyLock::new(|| {
 static CROWD_COLUMNS: LazyLock<Vec<Column<CrowdRow>>> = LazyLock::new(|| {
     let mut c = vec![
         col("video", None, VIDEO, Values::Str(|r: &CrowdRow| &r.video)),
-        col(
-            "camera",
-            None,
-            CAMERA,
-            Values::OptStr(|r: &CrowdRow| r.camera.as_deref()),
-        ),
-        col(
-            "window_start_s",
-            Some("s"),
-            "Start of the window (inclusive), seconds from the start of the video.",
-            Values::F64(|r: &CrowdRow| r.window_start_s),
-        ),
-        col(
-            "window_end_s",
-            Some("s"),
-            "End of the window (exclusive), seconds from the start of the video.",
-            Values::F64(|r: &CrowdRow| r.window_end_s),
-        ),
+        col("camera", None, CAMERA, Values::OptStr(|r: &CrowdRow| r.camera.as_deref())),
+        col("window_start_s", Some("s"), "Start of the window (inclusive), seconds from the start of the video.", Values::F64(|r: &CrowdRow| r.window_start_s)),
+        col("window_end_s", Some("s"), "End of the window (exclusive), seconds from the start of the video.", Values::F64(|r: &CrowdRow| r.window_end_s)),
         col(
             "window_start_utc",
             Some("µs"),
             "Absolute start of the window; null when the video's start time is unknown.",
             Values::OptTimestampUs(|r: &CrowdRow| r.window_start_utc_us),
         ),
-        col(
-            "frames",
-            None,
-            "Processed frames in the window, with or without faces.",
-            Values::Int(|r: &CrowdRow| r.frames),
-        ),
-        col(
-            "faces",
-            None,
-            "faces rows in the window.",
-            Values::Int(|r: &CrowdRow| r.faces),
-        ),
-        col(
-            "people",
-            None,
-            "Distinct person_id values in the window.",
-            Values::Int(|r: &CrowdRow| r.people),
-        ),
+        col("frames", None, "Processed frames in the window, with or without faces.", Values::Int(|r: &CrowdRow| r.frames)),
+        col("faces", None, "faces rows in the window.", Values::Int(|r: &CrowdRow| r.faces)),
+        col("people", None, "Distinct person_id values in the window.", Values::Int(|r: &CrowdRow| r.people)),
     ];
     c.extend(per_expression(
         "pct_",
@@ -627,10 +442,8 @@ static CROWD_COLUMNS: LazyLock<Vec<Column<CrowdRow>>> = LazyLock::new(|| {
 });
 
 static FACES_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(Table::Faces, &FACE_COLUMNS));
-static PERSONS_SCHEMA: LazyLock<SchemaRef> =
-    LazyLock::new(|| schema_of(Table::Persons, &PERSON_COLUMNS));
-static CROWD_SCHEMA: LazyLock<SchemaRef> =
-    LazyLock::new(|| schema_of(Table::Crowd, &CROWD_COLUMNS));
+static PERSONS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(Table::Persons, &PERSON_COLUMNS));
+static CROWD_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema_of(Table::Crowd, &CROWD_COLUMNS));
 
 #[derive(Serialize)]
 struct SchemaDoc<'a> {
@@ -666,10 +479,7 @@ pub fn schema_json(table: Table) -> Result<String, serde_json::Error> {
             data_type: f.data_type().to_string(),
             nullable: f.is_nullable(),
             unit: f.metadata().get(FIELD_UNIT).map(String::as_str),
-            description: f
-                .metadata()
-                .get(FIELD_DESCRIPTION)
-                .map_or("", String::as_str),
+            description: f.metadata().get(FIELD_DESCRIPTION).map_or("", String::as_str),
         })
         .collect();
     let doc = SchemaDoc {
@@ -700,10 +510,7 @@ mod tests {
     }
 
     fn expand(prefix: &str) -> Vec<String> {
-        Expression::ALL
-            .iter()
-            .map(|e| format!("{prefix}{}", e.name()))
-            .collect()
+        Expression::ALL.iter().map(|e| format!("{prefix}{}", e.name())).collect()
     }
 
     /// The column names are the contract with downstream readers: changing them must be a
@@ -737,37 +544,17 @@ mod tests {
         .to_vec();
         faces.extend(expand("p_"));
         faces.extend(expand("s_"));
-        faces
-            .extend(["label", "raw_label", "confidence", "model_id", "pipeline"].map(String::from));
+        faces.extend(["label", "raw_label", "confidence", "model_id", "pipeline"].map(String::from));
         assert_eq!(names(&faces_schema()), faces);
 
-        let mut persons: Vec<String> = [
-            "video",
-            "camera",
-            "person_id",
-            "first_timestamp_s",
-            "last_timestamp_s",
-            "frames",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut persons: Vec<String> = ["video", "camera", "person_id", "first_timestamp_s", "last_timestamp_s", "frames"].map(String::from).to_vec();
         persons.extend(expand("mean_p_"));
         persons.extend(expand("mean_s_"));
         persons.extend(["dominant_label", "dominant_share"].map(String::from));
         assert_eq!(names(&persons_schema()), persons);
 
-        let mut crowd: Vec<String> = [
-            "video",
-            "camera",
-            "window_start_s",
-            "window_end_s",
-            "window_start_utc",
-            "frames",
-            "faces",
-            "people",
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut crowd: Vec<String> =
+            ["video", "camera", "window_start_s", "window_end_s", "window_start_utc", "frames", "faces", "people"].map(String::from).to_vec();
         crowd.extend(expand("pct_"));
         crowd.extend(expand("mean_s_"));
         crowd.push("dominant_label".into());
@@ -788,70 +575,34 @@ mod tests {
         let faces = faces_schema();
         let ts = faces.field_with_name("timestamp_utc").cloned();
         assert!(ts.as_ref().is_ok_and(|f| f.is_nullable()));
-        assert_eq!(
-            faces
-                .field_with_name("x")
-                .map(|f| f.metadata()[FIELD_UNIT].clone())
-                .ok(),
-            Some("px".into())
-        );
-        assert!(
-            faces
-                .field_with_name("video")
-                .is_ok_and(|f| !f.metadata().contains_key(FIELD_UNIT))
-        );
+        assert_eq!(faces.field_with_name("x").map(|f| f.metadata()[FIELD_UNIT].clone()).ok(), Some("px".into()));
+        assert!(faces.field_with_name("video").is_ok_and(|f| !f.metadata().contains_key(FIELD_UNIT)));
     }
 
     #[test]
     fn record_batches_fit_the_schema_and_derive_the_computed_columns() {
-        let rows = [
-            fixtures::face(0, 1),
-            fixtures::face(1, 1),
-            fixtures::face(1, 2),
-        ];
+        let rows = [fixtures::face(0, 1), fixtures::face(1, 1), fixtures::face(1, 2)];
         let batch = FaceRow::record_batch(&rows).expect("batch");
         assert_eq!(batch.schema(), faces_schema());
         assert_eq!(batch.num_rows(), 3);
-        let conf = batch
-            .column_by_name("confidence")
-            .expect("column")
-            .as_primitive::<Float32Type>();
+        let conf = batch.column_by_name("confidence").expect("column").as_primitive::<Float32Type>();
         assert_eq!(conf.values().as_ref(), &[0.7, 0.7, 0.7]);
-        let ids = batch
-            .column_by_name("person_id")
-            .expect("column")
-            .as_primitive::<Int64Type>();
+        let ids = batch.column_by_name("person_id").expect("column").as_primitive::<Int64Type>();
         assert_eq!(ids.values().as_ref(), &[1, 1, 2]);
-        let labels = batch
-            .column_by_name("label")
-            .expect("column")
-            .as_dictionary::<Int32Type>();
-        assert_eq!(
-            labels.values().len(),
-            1,
-            "one dictionary entry for three equal labels"
-        );
+        let labels = batch.column_by_name("label").expect("column").as_dictionary::<Int32Type>();
+        assert_eq!(labels.values().len(), 1, "one dictionary entry for three equal labels");
 
-        let crowd =
-            CrowdRow::record_batch(&[fixtures::crowd(0, 3), fixtures::crowd(1, 0)]).expect("batch");
+        let crowd = CrowdRow::record_batch(&[fixtures::crowd(0, 3), fixtures::crowd(1, 0)]).expect("batch");
         let dominant = crowd.column_by_name("dominant_label").expect("column");
         assert_eq!(dominant.null_count(), 1);
         assert!(dominant.is_valid(0) && dominant.is_null(1));
-        assert_eq!(
-            PersonRow::record_batch(&[])
-                .expect("empty batch")
-                .num_rows(),
-            0
-        );
+        assert_eq!(PersonRow::record_batch(&[]).expect("empty batch").num_rows(), 0);
     }
 
     #[test]
     fn landmark_columns_are_nullable_float32_pixels_named_after_the_points() {
         for (names, point) in LANDMARK_COLUMNS.iter().zip(Landmarks::NAMES) {
-            assert_eq!(
-                names.map(String::from),
-                [format!("lm_{point}_x"), format!("lm_{point}_y")]
-            );
+            assert_eq!(names.map(String::from), [format!("lm_{point}_x"), format!("lm_{point}_y")]);
         }
         let faces = faces_schema();
         for name in LANDMARK_COLUMNS.as_flattened() {
@@ -859,18 +610,10 @@ mod tests {
             assert_eq!(f.data_type(), &DataType::Float32, "{name}");
             assert!(f.is_nullable(), "{name}");
             assert_eq!(f.metadata()[FIELD_UNIT], "px", "{name}");
-            assert!(
-                f.metadata()[FIELD_DESCRIPTION].contains("Null when"),
-                "{name}: the null rule is documented"
-            );
+            assert!(f.metadata()[FIELD_DESCRIPTION].contains("Null when"), "{name}: the null rule is documented");
         }
         // Only the landmarks are nullable among the numeric columns of faces.
-        let nullable: Vec<&str> = faces
-            .fields()
-            .iter()
-            .filter(|f| f.is_nullable() && f.data_type() == &DataType::Float32)
-            .map(|f| f.name().as_str())
-            .collect();
+        let nullable: Vec<&str> = faces.fields().iter().filter(|f| f.is_nullable() && f.data_type() == &DataType::Float32).map(|f| f.name().as_str()).collect();
         assert_eq!(nullable, LANDMARK_COLUMNS.as_flattened());
     }
 
@@ -881,10 +624,7 @@ mod tests {
         let rows = [with, fixtures::face(1, 1)];
         let batch = FaceRow::record_batch(&rows).expect("batch");
         let value = |name: &str| {
-            let c = batch
-                .column_by_name(name)
-                .expect("column")
-                .as_primitive::<Float32Type>();
+            let c = batch.column_by_name(name).expect("column").as_primitive::<Float32Type>();
             (c.is_valid(0).then(|| c.value(0)), c.is_null(1))
         };
         assert_eq!(value("lm_left_eye_x"), (Some(120.0), true));
@@ -899,11 +639,7 @@ mod tests {
         let mut row = fixtures::face(0, 1);
         row.frame_index = u64::MAX;
         match FaceRow::record_batch(&[row]) {
-            Err(SinkError::ValueOutOfRange {
-                table: "faces",
-                column,
-                value,
-            }) => {
+            Err(SinkError::ValueOutOfRange { table: "faces", column, value }) => {
                 assert_eq!((column.as_str(), value), ("frame_index", u64::MAX));
             }
             other => panic!("expected ValueOutOfRange, got {other:?}"),

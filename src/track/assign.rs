@@ -92,11 +92,7 @@ fn assign_dense(costs: &[f64], rows: usize, cols: usize, limit: f64) -> Vec<(usi
             (false, false) => 0.0,
         }
     };
-    hungarian(n, cost)
-        .iter()
-        .enumerate()
-        .filter_map(|(j, &i)| (i < rows && j < cols && feasible(costs[i * cols + j])).then_some((i, j)))
-        .collect()
+    hungarian(n, cost).iter().enumerate().filter_map(|(j, &i)| (i < rows && j < cols && feasible(costs[i * cols + j])).then_some((i, j))).collect()
 }
 
 /// Hungarian method with row/column potentials for a square `n × n` matrix: returns, for each
@@ -225,9 +221,7 @@ mod tests {
             let rows = rng.random_range(0..=4);
             let cols = rng.random_range(0..=4);
             let limit = 1.0;
-            let costs: Vec<f64> = (0..rows * cols)
-                .map(|_| if rng.random_bool(0.2) { f64::INFINITY } else { rng.random_range(0.0..1.3) })
-                .collect();
+            let costs: Vec<f64> = (0..rows * cols).map(|_| if rng.random_bool(0.2) { f64::INFINITY } else { rng.random_range(0.0..1.3) }).collect();
             let pairs = assign(&costs, rows, cols, limit);
             let mut seen_r = vec![false; rows];
             let mut seen_c = vec![false; cols];
@@ -250,9 +244,7 @@ mod tests {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(3);
         for _ in 0..50 {
             let (rows, cols) = (rng.random_range(1..30), rng.random_range(1..30));
-            let costs: Vec<f64> = (0..rows * cols)
-                .map(|_| if rng.random_bool(0.1) { rng.random_range(0.0..1.0) } else { f64::INFINITY })
-                .collect();
+            let costs: Vec<f64> = (0..rows * cols).map(|_| if rng.random_bool(0.1) { rng.random_range(0.0..1.0) } else { f64::INFINITY }).collect();
             let split = assign(&costs, rows, cols, 1.0);
             let dense = assign_dense(&costs, rows, cols, 1.0);
             let (a, b) = (objective(&costs, rows, cols, 1.0, &split), objective(&costs, rows, cols, 1.0, &dense));

@@ -282,15 +282,7 @@ mod tests {
     use crate::classify::ExpressionScores;
 
     fn params() -> ByteParams {
-        ByteParams {
-            min_iou: 0.3,
-            max_center_shift: 0.5,
-            high_score: 0.7,
-            max_lost_s: 2.0,
-            min_confirm_hits: 3,
-            min_person_s: 0.0,
-            landmark_weight: 0.3,
-        }
+        ByteParams { min_iou: 0.3, max_center_shift: 0.5, high_score: 0.7, max_lost_s: 2.0, min_confirm_hits: 3, min_person_s: 0.0, landmark_weight: 0.3 }
     }
 
     fn face(x: f32, y: f32, score: f32) -> FaceObservation {

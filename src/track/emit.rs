@@ -74,11 +74,7 @@ impl Emitter {
         self.seq += 1;
         let keys = step.faces;
         let raws: Vec<ExpressionScores> = faces.iter().map(|f| f.raw).collect();
-        let slots: Vec<Slot> = faces
-            .into_iter()
-            .zip(&keys)
-            .map(|(obs, key)| Slot { obs, person: None, smoothed: None, dropped: key.is_none() })
-            .collect();
+        let slots: Vec<Slot> = faces.into_iter().zip(&keys).map(|(obs, key)| Slot { obs, person: None, smoothed: None, dropped: key.is_none() }).collect();
         let open = slots.iter().filter(|s| !s.is_final()).count();
         self.frames.insert(seq, PendingFrame { frame_index, timestamp_s, slots, open });
         for (slot, (key, raw)) in keys.iter().zip(raws).enumerate() {

@@ -157,13 +157,8 @@ impl SceneCutDetector {
                 if !complete && !at_end {
                     break;
                 }
-                let after: Vec<&SceneSignature> = self
-                    .pending
-                    .iter()
-                    .enumerate()
-                    .take_while(|(k, (ta, _))| *k < 2 || *ta <= t + window)
-                    .filter_map(|(_, (_, s))| s.as_ref())
-                    .collect();
+                let after: Vec<&SceneSignature> =
+                    self.pending.iter().enumerate().take_while(|(k, (ta, _))| *k < 2 || *ta <= t + window).filter_map(|(_, (_, s))| s.as_ref()).collect();
                 let before: Vec<&SceneSignature> = self.before.iter().map(|(_, s)| s).collect();
                 is_cut(&before, &after, threshold)
             } else {

@@ -109,7 +109,11 @@ fn dataset_form_partitions_by_date_and_camera_and_skips_what_is_done() {
     let start = crowd[0].column_by_name("window_start_utc").unwrap();
     let start = arrow::compute::cast(start, &DataType::Int64).unwrap();
     let offset_s = col_f64(&crowd, "window_start_s")[0];
-    assert_eq!(start.as_primitive::<Int64Type>().value(0), 1_714_613_400_000_000 + (offset_s * 1e6).round() as i64, "absolute times start at the manifest's start");
+    assert_eq!(
+        start.as_primitive::<Int64Type>().value(0),
+        1_714_613_400_000_000 + (offset_s * 1e6).round() as i64,
+        "absolute times start at the manifest's start"
+    );
     let (faces, _) = read_parquet(&part_file(&root, "faces", "date=2018-09-24/camera=front%20door"));
     assert!(rows(&faces) > 0, "the phone clip has a face");
 

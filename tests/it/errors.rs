@@ -118,7 +118,23 @@ fn help_documents_every_run_flag() {
     let o = run(&["run", "--help"]);
     assert_eq!(o.status.code(), Some(0));
     let help = String::from_utf8_lossy(&o.stdout);
-    for flag in ["--out", "--manifest", "--glob", "--force", "--pipeline", "--set", "--sample-fps", "--min-face", "--detect-every", "--window", "--smooth", "--model", "--jobs", "--report", "--device"] {
+    for flag in [
+        "--out",
+        "--manifest",
+        "--glob",
+        "--force",
+        "--pipeline",
+        "--set",
+        "--sample-fps",
+        "--min-face",
+        "--detect-every",
+        "--window",
+        "--smooth",
+        "--model",
+        "--jobs",
+        "--report",
+        "--device",
+    ] {
         assert!(help.contains(flag), "--help lacks {flag}");
     }
 }
@@ -174,13 +190,29 @@ fn the_bad_input_corpus_gets_one_clear_line_each_and_no_partial_output() {
     let out_dir = d.join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("o.parquet");
-    let mut args: Vec<&str> = vec!["run", good.to_str().unwrap(), audio.to_str().unwrap(), huge.to_str().unwrap(), damaged.to_str().unwrap(), undecodable.to_str().unwrap(), text.to_str().unwrap(), missing.to_str().unwrap()];
+    let mut args: Vec<&str> = vec![
+        "run",
+        good.to_str().unwrap(),
+        audio.to_str().unwrap(),
+        huge.to_str().unwrap(),
+        damaged.to_str().unwrap(),
+        undecodable.to_str().unwrap(),
+        text.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ];
     args.extend(bad.iter().map(|p| p.to_str().unwrap()));
     args.extend(["--out", out.to_str().unwrap(), "--untrained", "--sample-fps", "0"]);
     let o = run(&args);
     assert_eq!(o.status.code(), Some(1), "some inputs failed → exit 1");
     let err = String::from_utf8_lossy(&o.stderr);
-    for (name, why) in [("audio only.m4a", "video"), ("huge.mp4", "exceeds the limit"), ("damaged_moov.mp4", ""), ("unknown_codec.mp4", "no decoder"), ("notes.mp4", ""), ("vanished.mp4", "")] {
+    for (name, why) in [
+        ("audio only.m4a", "video"),
+        ("huge.mp4", "exceeds the limit"),
+        ("damaged_moov.mp4", ""),
+        ("unknown_codec.mp4", "no decoder"),
+        ("notes.mp4", ""),
+        ("vanished.mp4", ""),
+    ] {
         let lines: Vec<_> = err.lines().filter(|l| l.contains(name)).collect();
         assert_eq!(lines.len(), 1, "{name} reported once: {err}");
         assert!(lines[0].to_lowercase().contains(why), "{name}: {}", lines[0]);

@@ -66,7 +66,18 @@ fn glob_selects_files_under_directories() {
     }
     let out = dir.path().join("out.parquet");
     let report = dir.path().join("report.json");
-    let mut args = vec!["run", root.to_str().unwrap(), "--glob", "cam*/**/*.mp4", "--out", out.to_str().unwrap(), "--sample-fps", "2", "--report", report.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        root.to_str().unwrap(),
+        "--glob",
+        "cam*/**/*.mp4",
+        "--out",
+        out.to_str().unwrap(),
+        "--sample-fps",
+        "2",
+        "--report",
+        report.to_str().unwrap(),
+    ];
     args.extend(model_args());
     let o = run(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

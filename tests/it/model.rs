@@ -13,8 +13,21 @@ fn crossval_on_ckplus_holds_out_every_image_once_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let (run_dir, json) = (dir.path().join("cv"), dir.path().join("cv.json"));
     let args = [
-        "crossval", "--data", ck.to_str().unwrap(), "--folds", "3", "--epochs", "1", "--depth", "12", "--growth-rate", "4",
-        "--run-dir", run_dir.to_str().unwrap(), "--json", json.to_str().unwrap(),
+        "crossval",
+        "--data",
+        ck.to_str().unwrap(),
+        "--folds",
+        "3",
+        "--epochs",
+        "1",
+        "--depth",
+        "12",
+        "--growth-rate",
+        "4",
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
     ];
     let o = run(&args);
     assert_eq!(o.status.code(), Some(0));

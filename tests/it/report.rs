@@ -56,7 +56,7 @@ fn report_opens_in_a_browser_with_every_chart() {
     assert!(dom.status.success(), "chromium failed: {}", String::from_utf8_lossy(&dom.stderr));
     let text = String::from_utf8_lossy(&dom.stdout);
     let console = String::from_utf8_lossy(&dom.stderr);
-    assert!(!console.contains("Uncaught") && !console.contains("CONSOLE(") , "page errors: {console}");
+    assert!(!console.contains("Uncaught") && !console.contains("CONSOLE("), "page errors: {console}");
     for name in CLASSES {
         assert!(text.contains(&format!("data-expression=\"{name}\"")), "no {name} series");
     }
@@ -127,4 +127,3 @@ fn thumbnails_only_when_asked_and_with_faces_blanked() {
         assert!(grey >= 60 * 60, "the face box is blanked: {grey} grey pixels");
     }
 }
-

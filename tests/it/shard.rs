@@ -38,7 +38,10 @@ fn manifest(dir: &Path) -> Option<(PathBuf, Vec<String>)> {
 /// `(state, path)` per line of a `--dry-run`.
 fn dry_lines(o: &Output) -> Vec<(String, String)> {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split_once('\t').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_else(|| panic!("bad line {l:?}"))).collect()
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.split_once('\t').map(|(a, b)| (a.to_owned(), b.to_owned())).unwrap_or_else(|| panic!("bad line {l:?}")))
+        .collect()
 }
 
 #[test]
@@ -50,7 +53,8 @@ fn every_video_lands_in_exactly_one_shard_whatever_names_the_index() {
         let mut seen = Vec::new();
         for index in 0..count {
             let (n, i) = (count.to_string(), index.to_string());
-            let by_flag = dry_lines(&run_env(&["run", "--manifest", m.to_str().unwrap(), "--out", &out, "--shard-count", &n, "--shard-index", &i, "--dry-run"], &[]));
+            let by_flag =
+                dry_lines(&run_env(&["run", "--manifest", m.to_str().unwrap(), "--out", &out, "--shard-count", &n, "--shard-index", &i, "--dry-run"], &[]));
             for var in INDEX_VARS.into_iter().filter(|_| count == 3) {
                 let by_env = dry_lines(&run_env(&["run", "--manifest", m.to_str().unwrap(), "--out", &out, "--shard-count", &n, "--dry-run"], &[(var, &i)]));
                 assert_eq!(by_env, by_flag, "{var}={i} gives the same shard as --shard-index {i}");
@@ -87,7 +91,11 @@ fn bad_shard_settings_are_usage_errors() {
 
 #[test]
 fn shards_fill_one_dataset_and_a_rerun_finds_everything_done() {
-    let (Some(a), Some(b), Some(c)) = (video("single_face_phone_596x336.mp4"), video("talking_head_woman_596x336.mp4"), video("classroom_cctv_overhead_640x352.mp4")) else { return };
+    let (Some(a), Some(b), Some(c)) =
+        (video("single_face_phone_596x336.mp4"), video("talking_head_woman_596x336.mp4"), video("classroom_cctv_overhead_640x352.mp4"))
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let m = dir.path().join("m.csv");
     std::fs::write(&m, format!("{},cam-a\n{},cam-b\n{},0042\n", a.display(), b.display(), c.display())).unwrap();

@@ -17,26 +17,14 @@ fn issue_19_a_cut_recording_is_reported_as_truncated() {
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let out = dir.path().join("out.parquet");
     let report = dir.path().join("report.json");
-    let mut args = vec![
-        "run",
-        clip.to_str().unwrap(),
-        cut.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--sample-fps",
-        "2",
-        "--report",
-        report.to_str().unwrap(),
-    ];
+    let mut args =
+        vec!["run", clip.to_str().unwrap(), cut.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "2", "--report", report.to_str().unwrap()];
     args.extend(model_args());
     run(&args);
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let inputs = r["inputs"].as_array().unwrap();
     let completeness = |name: &str| {
-        let item = inputs
-            .iter()
-            .find(|i| i["path"].as_str().unwrap().ends_with(name))
-            .unwrap();
+        let item = inputs.iter().find(|i| i["path"].as_str().unwrap().ends_with(name)).unwrap();
         assert_eq!(item["status"], "ok", "{item}");
         item["report"]["completeness"].clone()
     };
@@ -44,10 +32,7 @@ fn issue_19_a_cut_recording_is_reported_as_truncated() {
     assert_eq!(whole["truncated"], false, "{whole}");
     let declared = whole["declared_s"].as_f64().unwrap();
     assert!((declared - 4.98).abs() < 0.01, "{whole}");
-    assert!(
-        (whole["decoded_s"].as_f64().unwrap() - declared).abs() < 0.2,
-        "{whole}"
-    );
+    assert!((whole["decoded_s"].as_f64().unwrap() - declared).abs() < 0.2, "{whole}");
 
     let half = completeness("cut.mp4");
     assert_eq!(half["truncated"], true, "{half}");

@@ -38,12 +38,7 @@ pub fn model_args() -> Vec<&'static str> {
 /// Runs the binary with `args`, with progress bars off.
 pub fn run(args: &[&str]) -> Output {
     let out = Command::new(bin()).args(args).arg("--no-progress").env_remove("FER_LOG").output().expect("binary runs");
-    eprintln!(
-        "$ fer-batch {}\n  exit {:?}\n  stderr: {}",
-        args.join(" "),
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    eprintln!("$ fer-batch {}\n  exit {:?}\n  stderr: {}", args.join(" "), out.status.code(), String::from_utf8_lossy(&out.stderr).trim());
     out
 }
 

@@ -74,8 +74,7 @@ pub fn augment_into<R: Rng>(src: &[u8], side: usize, cfg: &AugmentConfig, rng: &
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = (sx - x0, sy - y0);
             let (x0, y0) = (x0 as isize, y0 as isize);
-            let v = (at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx) * (1.0 - fy)
-                + (at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
+            let v = (at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx) * (1.0 - fy) + (at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx) * fy;
             let v = ((v - mean) * contrast + mean + brightness).clamp(0.0, 255.0);
             out[y * side + x] = normalize(v);
         }

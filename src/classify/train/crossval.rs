@@ -159,8 +159,7 @@ fn score_final(dir: &Path, opts: &TrainOptions, test_set: &Dataset, device: Comp
 fn read_predictions(path: &Path) -> Result<Option<Vec<(usize, usize)>>, TrainError> {
     match std::fs::read(path) {
         Ok(bytes) => {
-            let p: Predictions = serde_json::from_slice(&bytes)
-                .map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
+            let p: Predictions = serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
             if p.pairs.iter().any(|&(t, q)| t >= Expression::COUNT || q >= Expression::COUNT) {
                 return Err(TrainError::Checkpoint { path: path.to_path_buf(), reason: "class index out of range".into() });
             }

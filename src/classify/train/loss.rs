@@ -66,10 +66,7 @@ pub fn intra_class_penalty(features: Tensor<2>, targets: Tensor<1, Int>) -> Tens
 /// `CE + λ·PE`.
 pub fn joint_loss(logits: Tensor<2>, features: Tensor<2>, targets: Tensor<1, Int>, cfg: &LossConfig) -> JointLoss {
     let device = logits.device();
-    let ce = CrossEntropyLossConfig::new()
-        .with_smoothing(cfg.label_smoothing.filter(|&a| a > 0.0))
-        .init(&device)
-        .forward(logits, targets.clone());
+    let ce = CrossEntropyLossConfig::new().with_smoothing(cfg.label_smoothing.filter(|&a| a > 0.0)).init(&device).forward(logits, targets.clone());
     let ce_value: f32 = ce.clone().into_scalar();
     if cfg.lambda == 0.0 {
         return JointLoss { total: ce, ce: ce_value, pe: 0.0 };

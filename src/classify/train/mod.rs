@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module as _;
-use burn::optim::{AdamWConfig, GradientsParams, SgdConfig, ModuleOptimizer};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::store::ModuleRecord;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng as _;
@@ -234,10 +234,9 @@ pub fn lr_at(opts: &TrainOptions, t: usize, total: usize, steps_per_epoch: usize
 fn make_optimizer(opts: &TrainOptions) -> ModuleOptimizer {
     let decay = (opts.weight_decay > 0.0).then(|| WeightDecayConfig::new(opts.weight_decay));
     match opts.optimizer {
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: true }))
-            .with_weight_decay(decay)
-            .init(),
+        OptimizerKind::Sgd => {
+            SgdConfig::new().with_momentum(Some(MomentumConfig { momentum: 0.9, dampening: 0.0, nesterov: true })).with_weight_decay(decay).init()
+        }
         OptimizerKind::Adamw => AdamWConfig::new().with_weight_decay(opts.weight_decay).init(),
     }
 }
@@ -245,10 +244,7 @@ fn make_optimizer(opts: &TrainOptions) -> ModuleOptimizer {
 /// Builds a `[n, 1, side, side]` batch tensor and `[n]` target tensor.
 fn batch_tensors(data: Vec<f32>, labels: Vec<i64>, side: usize, device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
     let n = labels.len();
-    (
-        Tensor::<4>::from_data(TensorData::new(data, [n, 1, side, side]), device),
-        Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device),
-    )
+    (Tensor::<4>::from_data(TensorData::new(data, [n, 1, side, side]), device), Tensor::<1, Int>::from_data(TensorData::new(labels, [n]), device))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
@@ -258,12 +254,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
 }
 
 fn model_bytes(model: &Sldcnn) -> Result<Vec<u8>, TrainError> {
-    model
-        .clone()
-        .into_record()
-        .into_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|e| TrainError::Checkpoint { path: PathBuf::from("<memory>"), reason: e.to_string() })
+    model.clone().into_record().into_bytes().map(|b| b.to_vec()).map_err(|e| TrainError::Checkpoint { path: PathBuf::from("<memory>"), reason: e.to_string() })
 }
 
 /// Runs (or resumes) training into `run_dir`, from a random initialisation. `on_event`
@@ -295,10 +286,7 @@ pub fn train_from(
         return Err(TrainError::Options("batch-size and epochs must be > 0".into()));
     }
     if train_set.side != opts.model.input_size {
-        return Err(TrainError::Options(format!(
-            "images are {0}×{0} but the model expects {1}×{1}",
-            train_set.side, opts.model.input_size
-        )));
+        return Err(TrainError::Options(format!("images are {0}×{0} but the model expects {1}×{1}", train_set.side, opts.model.input_size)));
     }
     let base = burn_device(device)?;
     let ad = base.clone().autodiff();
@@ -309,13 +297,9 @@ pub fn train_from(
     // Resume or start.
     let (mut model, mut optim, mut state) = if state_path.exists() {
         let text = std::fs::read(&state_path).map_err(io_err(&state_path))?;
-        let state: CheckpointState = serde_json::from_slice(&text)
-            .map_err(|e| TrainError::Checkpoint { path: state_path.clone(), reason: e.to_string() })?;
+        let state: CheckpointState = serde_json::from_slice(&text).map_err(|e| TrainError::Checkpoint { path: state_path.clone(), reason: e.to_string() })?;
         if state.options.model != opts.model {
-            return Err(TrainError::Checkpoint {
-                path: state_path,
-                reason: "it was trained with another network configuration; use another --run-dir".into(),
-            });
+            return Err(TrainError::Checkpoint { path: state_path, reason: "it was trained with another network configuration; use another --run-dir".into() });
         }
         let mp = ckpt_dir.join("model.bpk");
         let rec = ModuleRecord::load(&mp).map_err(|e| TrainError::Checkpoint { path: mp.clone(), reason: e.to_string() })?;
@@ -330,10 +314,7 @@ pub fn train_from(
         ad.seed(opts.seed);
         let model = match init {
             Some(art) if art.config != opts.model => {
-                return Err(TrainError::Options(format!(
-                    "the initial model {} has another network configuration than the one to train",
-                    art.source
-                )));
+                return Err(TrainError::Options(format!("the initial model {} has another network configuration than the one to train", art.source)));
             }
             Some(art) => super::load_model(art, &ad)?,
             None => opts.model.init(&ad),
@@ -381,12 +362,7 @@ pub fn train_from(
             sums.pe += f64::from(l.pe) * n as f64;
             sums.correct += pred.iter().zip(&labels).filter(|(a, b)| a == b).count() as u64;
             sums.seen += n as u64;
-            on_event(TrainEvent::Step {
-                step: step + 1,
-                loss: (sums.loss / sums.seen as f64) as f32,
-                acc: sums.correct as f32 / sums.seen as f32,
-                lr,
-            });
+            on_event(TrainEvent::Step { step: step + 1, loss: (sums.loss / sums.seen as f64) as f32, acc: sums.correct as f32 / sums.seen as f32, lr });
             let done = step + 1;
             if opts.checkpoint_every > 0 && done % opts.checkpoint_every == 0 && done < steps_per_epoch {
                 sums.seconds += t0.elapsed().as_secs_f64();
@@ -456,8 +432,7 @@ fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<(), TrainError> {
     let new = !path.exists();
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io_err(path))?;
     if new {
-        writeln!(f, "epoch,train_loss,train_ce,train_pe,train_acc,val_acc,val_macro_f1,lr,seconds,images_per_sec,best")
-            .map_err(io_err(path))?;
+        writeln!(f, "epoch,train_loss,train_ce,train_pe,train_acc,val_acc,val_macro_f1,lr,seconds,images_per_sec,best").map_err(io_err(path))?;
     }
     writeln!(
         f,

@@ -143,10 +143,8 @@ mod tests {
 
     #[test]
     fn fields_comments_and_relative_paths() {
-        let v = parse(
-            "\u{feff}# header\n\n  a.mp4  \nsub/b c.mp4, cam 2 ,2024-05-01T08:30:00Z\r\n/abs/ü.mkv,,2024-05-01T10:30:00+02:00\n\"x, y.mp4\",door\n",
-        )
-        .unwrap();
+        let v = parse("\u{feff}# header\n\n  a.mp4  \nsub/b c.mp4, cam 2 ,2024-05-01T08:30:00Z\r\n/abs/ü.mkv,,2024-05-01T10:30:00+02:00\n\"x, y.mp4\",door\n")
+            .unwrap();
         assert_eq!(v.len(), 4);
         assert_eq!(v[0], VideoInput { path: "/data/manifests/a.mp4".into(), camera: None, start_utc: None });
         assert_eq!(v[1].path, Path::new("/data/manifests/sub/b c.mp4"));

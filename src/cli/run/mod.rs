@@ -96,7 +96,13 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     {
         eprintln!("fer-batch: shard {} of {} (index from {}): {} of {} video(s)", s.index, s.count, s.source, inputs.videos.len(), inputs.total);
     }
-    let head = |model, interrupted| ReportHead { model, started_utc: &started_utc, wall_s: t0.elapsed().as_secs_f64(), interrupted, shard: shard_json(shard.as_ref(), &inputs) };
+    let head = |model, interrupted| ReportHead {
+        model,
+        started_utc: &started_utc,
+        wall_s: t0.elapsed().as_secs_f64(),
+        interrupted,
+        shard: shard_json(shard.as_ref(), &inputs),
+    };
     if inputs.videos.is_empty() {
         return nothing_to_analyse(&a, &inputs, shard.is_some(), &head(None, false));
     }
@@ -119,17 +125,26 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
             return Ok(Status::Success);
         }
         if !g.quiet {
-            eprintln!("fer-batch: outputs are up to date (same {} input(s), settings and model); nothing to do (--force reprocesses).{}", inputs.videos.len(), target.describe());
+            eprintln!(
+                "fer-batch: outputs are up to date (same {} input(s), settings and model); nothing to do (--force reprocesses).{}",
+                inputs.videos.len(),
+                target.describe()
+            );
         }
         if let Some(report) = &a.report {
-            let items = inputs.videos.iter().map(|i| serde_json::json!({"path": i.path.display().to_string(), "status": "skipped", "reason": "up to date"})).collect();
+            let items =
+                inputs.videos.iter().map(|i| serde_json::json!({"path": i.path.display().to_string(), "status": "skipped", "reason": "up to date"})).collect();
             summary::write_report(report, &head(Some(&info.id), false), target.json(), items)?;
         }
         return Ok(Status::Success);
     }
 
     let pipeline_name: Arc<str> = format!("{}@fer-batch-{}", settings.name, env!("CARGO_PKG_VERSION")).into();
-    let meta = RunMeta { model_id: info.id.clone().into(), pipeline: pipeline_name.clone(), metadata: run_metadata(&info, &pipeline_name, &settings_json, &started_utc) };
+    let meta = RunMeta {
+        model_id: info.id.clone().into(),
+        pipeline: pipeline_name.clone(),
+        metadata: run_metadata(&info, &pipeline_name, &settings_json, &started_utc),
+    };
     if a.dry_run {
         let planner = Planner { target: &target, staging: std::path::Path::new(""), meta: &meta, settings_json: &settings_json, info: &info, hashes: &hashes };
         return Ok(dry_run(&planner, &inputs.videos, a.force));
@@ -147,7 +162,8 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let pipeline = Pipeline::new(settings.clone(), service.clone(), cancel.clone())?;
     let interactive = !g.quiet && !g.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let reporter = BarReporter::new(interactive, inputs.videos.len());
-    let batch = Batch { pipeline: &pipeline, planner: &planner, reporter: &reporter, cancel: &cancel, force: a.force, jobs: a.jobs, on_truncated: a.on_truncated };
+    let batch =
+        Batch { pipeline: &pipeline, planner: &planner, reporter: &reporter, cancel: &cancel, force: a.force, jobs: a.jobs, on_truncated: a.on_truncated };
     let outcomes = execute(&batch, &inputs.videos);
     drop(pipeline);
     drop(service);
@@ -156,7 +172,9 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let interrupted = cancel.load(Ordering::Relaxed).then(|| super::signals::received().unwrap_or(libc::SIGTERM));
 
     let done = summary::done(&outcomes);
-    let failed = outcomes.iter().filter(|o| matches!(o.status, execute::VideoStatus::Failed(_))).count() + (inputs.videos.len() - outcomes.len()) + inputs.empty_dirs.len();
+    let failed = outcomes.iter().filter(|o| matches!(o.status, execute::VideoStatus::Failed(_))).count()
+        + (inputs.videos.len() - outcomes.len())
+        + inputs.empty_dirs.len();
     let rows = match &target {
         Target::Files(paths) if !done.is_empty() => summary::merge_files(paths, &done, &hashes, meta.metadata.clone(), a.force)?,
         _ => summary::counted(&done),
@@ -165,7 +183,8 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
 
     summary::print_failures(&outcomes);
     if !g.quiet {
-        let facts = RunFacts { target: &target, info: &info, wall_s: t0.elapsed().as_secs_f64(), inputs: inputs.videos.len() + inputs.empty_dirs.len(), rows, failed };
+        let facts =
+            RunFacts { target: &target, info: &info, wall_s: t0.elapsed().as_secs_f64(), inputs: inputs.videos.len() + inputs.empty_dirs.len(), rows, failed };
         summary::print_summary(&outcomes, &facts);
     }
     if let Some(path) = &a.report {
@@ -206,7 +225,12 @@ fn nothing_to_analyse(a: &RunArgs, inputs: &Inputs, sharded: bool, head: &Report
     }
     eprintln!("fer-batch: no video to analyse; nothing was written");
     if let Some(report) = &a.report {
-        summary::write_report(report, head, serde_json::Value::Null, summary::report_items(&[], &Target::Files(crate::sink::sibling_paths(&a.out)), &inputs.empty_dirs))?;
+        summary::write_report(
+            report,
+            head,
+            serde_json::Value::Null,
+            summary::report_items(&[], &Target::Files(crate::sink::sibling_paths(&a.out)), &inputs.empty_dirs),
+        )?;
     }
     Ok(Status::Partial)
 }

@@ -102,7 +102,13 @@ impl Planner<'_> {
         let hash = self.hashes.get(i, &input.path).map_err(str::to_owned)?;
         let start_us = input.start_utc.as_deref().and_then(parse_utc_micros).or_else(|| container_start_utc(&input.path));
         let partition = Partition::new(start_us, input.camera.as_deref());
-        let key = PartKey { source_blake3: &hash.blake3, settings_json: self.settings_json, model_id: &self.info.id, camera: input.camera.as_deref(), start_utc: input.start_utc.as_deref() };
+        let key = PartKey {
+            source_blake3: &hash.blake3,
+            settings_json: self.settings_json,
+            model_id: &self.info.id,
+            camera: input.camera.as_deref(),
+            start_utc: input.start_utc.as_deref(),
+        };
         let id = key.id();
         let rel = PartPaths::in_dataset(Path::new(""), &partition, &id);
         let keys = rel.all().map(|p| p.to_string_lossy().into_owned());

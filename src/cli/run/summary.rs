@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use super::execute::{Outcome, VideoStatus};
 use super::plan::{Hashes, source_json};
 use super::target::Target;
-use crate::cli::Status;
 use crate::classify::ModelInfo;
+use crate::cli::Status;
 use crate::pipeline::output::append_part;
 use crate::pipeline::{StageTimes, VideoReport};
 use crate::sink::{CrowdRow, FaceRow, OutputPaths, PersonRow, SCHEMA_VERSION, TableWriter, WriterOptions};
@@ -38,7 +38,13 @@ pub(super) fn done(outcomes: &[Outcome]) -> Vec<(&Outcome, &VideoReport)> {
 
 /// Single-file form: merges the parts of the videos that completed, in input order, into the
 /// three files (three renames; each file is complete on its own).
-pub(super) fn merge_files(paths: &OutputPaths, done: &[(&Outcome, &VideoReport)], hashes: &Hashes, mut metadata: Vec<(String, String)>, force: bool) -> anyhow::Result<Rows> {
+pub(super) fn merge_files(
+    paths: &OutputPaths,
+    done: &[(&Outcome, &VideoReport)],
+    hashes: &Hashes,
+    mut metadata: Vec<(String, String)>,
+    force: bool,
+) -> anyhow::Result<Rows> {
     let sources: Vec<serde_json::Value> = done.iter().map(|(o, _)| source_json(&o.input, hashes.get(o.index, &o.input.path).ok())).collect();
     metadata.push(("sources".into(), serde_json::Value::Array(sources).to_string()));
     // How much of each source was decoded, in the order of `sources` (truncated recordings).
@@ -144,7 +150,9 @@ pub(super) fn report_items(outcomes: &[Outcome], target: &Target, empty_dirs: &[
         .map(|o| {
             let p = o.input.path.display().to_string();
             let mut item = match &o.status {
-                VideoStatus::Done(r) if r.completeness.truncated => serde_json::json!({"path": p, "status": "ok", "warning": "truncated recording", "report": r}),
+                VideoStatus::Done(r) if r.completeness.truncated => {
+                    serde_json::json!({"path": p, "status": "ok", "warning": "truncated recording", "report": r})
+                }
                 VideoStatus::Done(r) => serde_json::json!({"path": p, "status": "ok", "report": r}),
                 VideoStatus::Skipped => serde_json::json!({"path": p, "status": "skipped", "reason": "up to date"}),
                 VideoStatus::Failed(e) => serde_json::json!({"path": p, "status": "failed", "error": e}),

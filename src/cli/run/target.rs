@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 
-use crate::pipeline::output::store::{self, DatasetRoot};
 use crate::pipeline::output::dataset::is_dataset_out;
+use crate::pipeline::output::store::{self, DatasetRoot};
 use crate::sink::{OutputPaths, SCHEMA_VERSION, check_outputs, check_writable};
 
 /// File at the root of a dataset recording which schema version its parts use.
@@ -156,7 +156,9 @@ fn remove_dead_stagings(parent: &Path, host: &str) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(host).and_then(|r| r.strip_prefix('.')).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name.strip_prefix(host).and_then(|r| r.strip_prefix('.')).and_then(|r| r.split('.').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() && std::fs::remove_dir_all(e.path()).is_ok() {
             removed += 1;
         }

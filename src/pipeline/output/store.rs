@@ -181,7 +181,9 @@ impl DatasetRoot {
     /// Whether the root already holds `table=…` folders (local) or prefixes (S3).
     pub fn has_tables(&self) -> Result<bool, StoreError> {
         match self {
-            DatasetRoot::Local(p) => Ok(std::fs::read_dir(p).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("table="))).unwrap_or(false)),
+            DatasetRoot::Local(p) => {
+                Ok(std::fs::read_dir(p).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("table="))).unwrap_or(false))
+            }
             DatasetRoot::S3(s) => {
                 let prefix = (!s.prefix.is_empty()).then(|| ObjectPath::from_iter(s.prefix.split('/')));
                 let listed = s.block_on(s.store.list_with_delimiter(prefix.as_ref())).map_err(|e| s.error("list", "", e))?;
