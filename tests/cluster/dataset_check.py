@@ -115,7 +115,8 @@ def scan(fs, root):
         try:
             with fs.open_input_file(f"{root}/{rel}") as fh:
                 pf = pq.ParquetFile(fh)
-                meta = {k.decode(): v.decode() for k, v in (pf.schema_arrow.metadata or {}).items()}
+                # the file's key-value metadata (fer-batch writes source_path, part_id, ... there)
+                meta = {k.decode(): v.decode(errors="replace") for k, v in (pf.metadata.metadata or {}).items()}
                 rows = pf.read().num_rows  # every page decoded: a truncated file fails here
         except Exception as e:  # noqa: BLE001 - any failure to read is the finding
             unreadable.append(f"{rel}: {e}")
@@ -147,7 +148,7 @@ def cmd_complete(args):
     for t in TABLES:
         by_source = defaultdict(list)
         for p in parts[t]:
-            by_source[os.path.realpath(p["source"])].append(p)
+            by_source[os.path.realpath(p["source"] or "(no source_path)")].append(p)
         dup = {s: len(ps) for s, ps in by_source.items() if len(ps) > 1}
         missing = sorted(set(expected) - set(by_source))
         extra = sorted(set(by_source) - set(expected))
