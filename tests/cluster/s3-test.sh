@@ -126,7 +126,8 @@ echo "== 4. SIGTERM in the middle of a run into s3://fer-test/interrupted/"
   --report "$W/report-int.json" > "$W/interrupted.log" 2>&1 &
 pid=$!
 for _ in $(seq 600); do
-  s3 ls fer-test interrupted/table= | grep -q 'part-' && break
+  s3 ls fer-test interrupted/table= > "$W/poll"
+  grep -q 'part-' "$W/poll" && break
   [ -d "/proc/$pid" ] || break
   sleep 0.2
 done
