@@ -182,7 +182,7 @@ def run_spark(root, truth, files):
              # `camera=0042` must stay the string "0042" (inference would make it the integer 42)
              .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
              .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.ui.enabled", "false")
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
              .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1")
              .config("spark.driver.memory", "1g")
              .getOrCreate())
