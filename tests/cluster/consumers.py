@@ -82,7 +82,7 @@ TYPE_MAP = {
 PARTITION_TYPES = {
     # DuckDB's hive_partitioning parses every key=value folder of the path, `table=` too
     "duckdb": {"date": "DATE", "camera": "VARCHAR", "table": "VARCHAR"},
-    "polars": {"date": "Date", "camera": ("String", "Categorical")},
+    "polars": {"date": "Date", "camera": "String"},  # hive_schema makes the path value win
     # camera is read from the files (see run_datafusion), date declared as a string partition
     "datafusion": {"date": "string", "camera": "dictionary<values=string, indices=int32, ordered=0>"},
     "spark": {"date": "string", "camera": "string"},
