@@ -49,4 +49,10 @@ phase "crates: vendored rustface" cargo test -p rustface --lib
 phase "cuda: libtorch against the default backend, on libtorch's CPU device" \
   bash scripts/torch-env.sh cargo test --features cuda --lib --test integration -- \
   libtorch a_missing_cuda_device_is_a_clear_error
+# Scale-out (issue 19): each script starts and stops its own servers on 127.0.0.1 and installs
+# what it needs (Debian's Slurm and OpenJDK, PyPI tools in .venv-deploy) on first use.
+phase "cluster: Kubernetes manifests (kubernetes-validate --strict, 1.31-1.37)" bash tests/cluster/k8s-validate.sh
+phase "cluster: a 4-task Slurm array on a private single-node cluster" bash tests/cluster/slurm-test.sh
+phase "cluster: --out s3:// against moto_server" bash tests/cluster/s3-test.sh
+phase "cluster: the dataset read by DuckDB, Polars, DataFusion and Spark" bash tests/cluster/consumers-test.sh
 echo "== all phases took $((SECONDS - started))s"
