@@ -54,14 +54,15 @@ def write_manifest(path, clips):
 
 
 def dry_run(bin_, manifest, out, n, i, flags):
-    r = subprocess.run([bin_, "run", "--manifest", str(manifest), "--out", str(out), "--shard-count", str(n),
+    r = subprocess.run([bin_, "run", "--manifest", str(manifest), "--out", f"{out}/", "--shard-count", str(n),
                         "--shard-index", str(i), "--dry-run", "-q", *flags], capture_output=True, text=True, check=True)
     return [line.split("\t", 1)[1] for line in r.stdout.splitlines() if "\t" in line]
 
 
 def run_plain(bin_, manifest, out, flags):
     t = time.monotonic()
-    r = subprocess.run([bin_, "run", "--manifest", str(manifest), "--out", str(out), "-q", *flags],
+    # a trailing slash selects the dataset form (pathlib drops it)
+    r = subprocess.run([bin_, "run", "--manifest", str(manifest), "--out", f"{out}/", "-q", *flags],
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.monotonic() - t
     if r.returncode != 0:
@@ -82,7 +83,7 @@ def run_array(work, env, bin_, manifest, out, n, cpus, flags):
     cpt = max(1, cpus // n)
     cmd = ["sbatch", "--parsable", f"--array=0-{n - 1}", f"--cpus-per-task={cpt}", "--mem-per-cpu=1G",
            f"--output={work}/logs/%A_%a.out", str(ROOT / "deploy/slurm/fer-batch-array.sbatch"),
-           str(manifest), str(out), str(n), "-q", *flags]
+           str(manifest), f"{out}/", str(n), "-q", *flags]
     submitted = time.time()
     r = subprocess.run(cmd, env={**env, "FER_BATCH_BIN": str(wrapper), "TIMES": str(times)},
                        capture_output=True, text=True, cwd=work)
@@ -144,15 +145,15 @@ def main():
         subprocess.run(["bash", str(ROOT / "tests/cluster/slurm-start.sh")], env=env, check=True, stdout=subprocess.DEVNULL)
         env["SLURM_CONF"] = str(work / "slurm/etc/slurm.conf")
         for n in counts:
-            shards[n] = [dry_run(bin_, manifest, work / "probe/", n, i, flags) for i in range(n)]
+            shards[n] = [dry_run(bin_, manifest, work / "probe", n, i, flags) for i in range(n)]
         for rep in range(args.repeat):
-            out = work / f"plain-{rep}/"
+            out = work / f"plain-{rep}"
             wall = run_plain(bin_, manifest, out, flags)
             results["plain"].append({"wall": wall})
             print(f"rep {rep + 1}: plain {wall:.1f} s", file=sys.stderr)
             shutil.rmtree(out)
             for n in counts:
-                out = work / f"array{n}-{rep}/"
+                out = work / f"array{n}-{rep}"
                 wall, task = run_array(work, env, bin_, manifest, out, n, cpus, flags)
                 results[n].append({"wall": wall, "task": task})
                 print(f"rep {rep + 1}: {n} task(s) {wall:.1f} s (tasks {', '.join(f'{t:.1f}' for t in task)})", file=sys.stderr)
