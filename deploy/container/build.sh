@@ -19,12 +19,13 @@ BIN=${FER_BATCH_BIN:-target/release/fer-batch}
 command -v podman >/dev/null || { echo "build.sh: podman missing (apt-get install podman)" >&2; exit 2; }
 
 # Hosts with hybrid cgroups (v1 + v2), like this project's CI VMs: crun refuses them, so use
-# runc, and ulimits below the current hard limits (raising them is refused in such sandboxes).
+# runc, and explicit ulimits below the host's (runc may not set them at the current hard limit
+# there: "error setting rlimit ... operation not permitted").
 podman=(podman)
 run_opts=(--network=none)
 if [ -d /sys/fs/cgroup/unified ] && command -v runc >/dev/null; then
   podman+=(--runtime runc)
-  run_opts+=(--ulimit "nofile=1024:$(ulimit -Hn)" --ulimit "nproc=1024:$(ulimit -Hu)")
+  run_opts+=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
 fi
 
 ctx=$(mktemp -d)
@@ -49,11 +50,25 @@ fi
 "${podman[@]}" build --quiet -f deploy/container/Containerfile -t "$TAG" "${args[@]}" "$ctx"
 echo "build.sh: built $TAG ($(podman image inspect --format '{{.Size}}' "$TAG" | awk '{printf "%.0f MB", $1/1e6}'))"
 
-# smoke test: the binary's libraries resolve in the image and a dry run reads a manifest
+# smoke test: the binary's libraries resolve in the image, a dry run reads a manifest and takes
+# its index from JOB_COMPLETION_INDEX, and (when a clip is at hand) a real video is decoded and
+# analysed inside the container, as the unprivileged user, with no network
 "${podman[@]}" run --rm "${run_opts[@]}" "$TAG" --version
-tmp2=$ctx/smoke
-mkdir "$tmp2"
-printf '%s\n' "# path,camera,start_utc" "/work/none.mp4,0042,2026-12-01T22:00:00Z" > "$tmp2/manifest.csv"
-chmod -R a+rX "$tmp2"
-"${podman[@]}" run --rm "${run_opts[@]}" -v "$tmp2:/work:ro" -e JOB_COMPLETION_INDEX=0 "$TAG" \
-  run --manifest /work/manifest.csv --out /tmp/out/ --shard-count 1 --dry-run
+smoke=$ctx/smoke
+mkdir "$smoke"
+clip=${FER_SMOKE_VIDEO:-../shared/data/video/single_face_phone_596x336.mp4}
+if [ -f "$clip" ]; then cp "$clip" "$smoke/clip.mp4"; else : > "$smoke/clip.mp4"; fi
+printf '%s\n' "# path,camera,start_utc" "clip.mp4,0042,2026-12-01T22:00:00Z" > "$smoke/manifest.csv"
+chmod -R a+rX "$smoke"
+out=$("${podman[@]}" run --rm "${run_opts[@]}" -v "$smoke:/work:ro" -e JOB_COMPLETION_INDEX=0 "$TAG" \
+  run --manifest /work/manifest.csv --out /tmp/out/ --shard-count 1 --dry-run)
+[ "$out" = "$(printf 'todo\t/work/clip.mp4')" ] || { echo "build.sh: unexpected --dry-run output: $out" >&2; exit 1; }
+echo "build.sh: --dry-run in the image: ok"
+if [ -s "$smoke/clip.mp4" ]; then
+  report=$("${podman[@]}" run --rm "${run_opts[@]}" -v "$smoke:/work:ro" "$TAG" \
+    run --manifest /work/manifest.csv --out /tmp/out/ --untrained --sample-fps 1 -q --report /dev/stdout)
+  grep -q '"status": "ok"' <<< "$report" || { echo "build.sh: the clip was not analysed: $report" >&2; exit 1; }
+  echo "build.sh: a real clip analysed in the image: ok ($(grep -o '"frames_processed": [0-9]*' <<< "$report" | head -n1))"
+else
+  echo "build.sh: no clip at $clip (FER_SMOKE_VIDEO): skipped the analysis in the image"
+fi
