@@ -131,7 +131,7 @@ for _ in $(seq 600); do
   [ -d "/proc/$pid" ] || break
   sleep 0.2
 done
-sleep 1
+sleep 0.3  # let the next video start, then interrupt it
 running=no; [ -d "/proc/$pid" ] && running=yes
 kill -TERM "$pid" 2>/dev/null || true
 set +e; wait "$pid"; rc=$?; set -e

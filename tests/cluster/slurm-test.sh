@@ -184,7 +184,7 @@ for _ in $(seq 1200); do
   [ "$(squeue -h -j "$JID" -o %T 2>/dev/null)" = "" ] && break
   sleep 0.1
 done
-sleep 1
+sleep 0.3  # let the next video start, then interrupt it
 state_before=$(squeue -h -j "$JID" -o %T 2>/dev/null || true)
 scancel "$JID"
 wait_job "$JID"
