@@ -358,8 +358,8 @@ pub struct RunArgs {
     /// nothing could be decoded fails either way.
     #[arg(long, value_enum, default_value_t = OnTruncated::Warn)]
     pub on_truncated: OnTruncated,
-    /// Print this run's (shard's) videos, one per line as `todo<TAB>PATH` or `done<TAB>PATH`
-    /// (its results exist), and exit without analysing anything.
+    /// Print this run's (shard's) videos, one per line as `todo<TAB>PATH`, `done<TAB>PATH` (its
+    /// results exist) or `fail<TAB>PATH` (unreadable), and exit without analysing anything.
     #[arg(long)]
     pub dry_run: bool,
     /// After the run, also write the video with the results drawn on it (as `fer-batch

@@ -257,8 +257,8 @@ fn run_metadata(info: &ModelInfo, pipeline: &str, settings_json: &str, started_u
     ]
 }
 
-/// `--dry-run`: one line per video of this run on stdout, `todo<TAB>PATH` or
-/// `done<TAB>PATH` (dataset form: its three parts exist), and nothing decoded.
+/// `--dry-run`: one line per video of this run on stdout, `todo<TAB>PATH`, `done<TAB>PATH`
+/// (its results exist) or `fail<TAB>PATH` (unreadable: exit 1), and nothing decoded.
 fn dry_run(planner: &Planner<'_>, videos: &[VideoInput], force: bool) -> Status {
     let mut failed = 0;
     for (i, input) in videos.iter().enumerate() {
