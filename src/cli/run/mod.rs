@@ -218,12 +218,13 @@ fn shard_json(shard: Option<&Shard>, inputs: &Inputs) -> serde_json::Value {
 
 /// No video in this run: only empty directories (each reported), or an empty shard.
 fn nothing_to_analyse(a: &RunArgs, inputs: &Inputs, sharded: bool, head: &ReportHead<'_>) -> anyhow::Result<Status> {
-    if sharded && inputs.empty_dirs.is_empty() {
-        // More shards than videos: an empty shard is a success, not an error.
+    // More shards than videos: an empty shard is a success, not an error.
+    let empty_shard = sharded && inputs.empty_dirs.is_empty();
+    if empty_shard {
         eprintln!("fer-batch: this shard holds none of the {} video(s); nothing to do", inputs.total);
-        return Ok(Status::Success);
+    } else {
+        eprintln!("fer-batch: no video to analyse; nothing was written");
     }
-    eprintln!("fer-batch: no video to analyse; nothing was written");
     if let Some(report) = &a.report {
         summary::write_report(
             report,
@@ -232,7 +233,7 @@ fn nothing_to_analyse(a: &RunArgs, inputs: &Inputs, sharded: bool, head: &Report
             summary::report_items(&[], &Target::Files(crate::sink::sibling_paths(&a.out)), &inputs.empty_dirs),
         )?;
     }
-    Ok(Status::Partial)
+    Ok(if empty_shard { Status::Success } else { Status::Partial })
 }
 
 fn warn_untrained(info: &ModelInfo, g: &GlobalArgs) {
