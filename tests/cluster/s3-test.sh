@@ -20,18 +20,8 @@
 # installed on first use) and the project's .venv (pyarrow). Run from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-BIN=$(realpath "${FER_BATCH_BIN:-target/debug/fer-batch}")
-VIDEOS=${FER_TEST_VIDEOS:-$ROOT/../shared/data/video}
-PY=$ROOT/.venv/bin/python
-CHECK="$PY $ROOT/tests/cluster/dataset_check.py"
-FLAGS=(--untrained --sample-fps 1)
-
-[ -x "$BIN" ] || { echo "FAIL: no fer-batch binary at $BIN (set FER_BATCH_BIN)"; exit 1; }
-"$PY" -c 'import pyarrow' || { echo "FAIL: $PY lacks pyarrow (bash scripts/deps.sh)"; exit 1; }
-shopt -s nullglob
-clips=("$VIDEOS"/*.mp4)
-if [ ${#clips[@]} -lt 4 ]; then echo "note: fewer than 4 clips in $VIDEOS; skipping the S3 test"; exit 0; fi
+source tests/cluster/common.sh
+cluster_common S3
 source tests/cluster/venv.sh
 deploy_venv_need moto.server 'moto[server]==5.2.6'
 
@@ -78,10 +68,6 @@ elif cmd == "uploads":  # unfinished multipart uploads under a prefix
 PY
 }
 
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 report_statuses() { "$PY" -c 'import json,sys; print(" ".join(sorted(i["status"] for i in json.load(open(sys.argv[1]))["inputs"])))' "$1"; }
 
 s3 mb fer-test

@@ -23,21 +23,9 @@
 # and the project's .venv (pyarrow; scripts/deps.sh makes it). Run from the repository root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
-BIN=$(realpath "${FER_BATCH_BIN:-target/debug/fer-batch}")
-VIDEOS=${FER_TEST_VIDEOS:-$ROOT/../shared/data/video}
-PY=$ROOT/.venv/bin/python
-CHECK="$PY $ROOT/tests/cluster/dataset_check.py"
+source tests/cluster/common.sh
+cluster_common Slurm
 SBATCH_SCRIPT=$ROOT/deploy/slurm/fer-batch-array.sbatch
-# fast settings: random weights, one frame per second
-FLAGS=(--untrained --sample-fps 1)
-
-[ -x "$BIN" ] || { echo "FAIL: no fer-batch binary at $BIN (set FER_BATCH_BIN)"; exit 1; }
-grep -q -- --shard-count <<< "$("$BIN" run --help 2>&1)" || { echo "FAIL: $BIN has no run --shard-count"; exit 1; }
-"$PY" -c 'import pyarrow' || { echo "FAIL: $PY lacks pyarrow (bash scripts/deps.sh)"; exit 1; }
-shopt -s nullglob
-clips=("$VIDEOS"/*.mp4)
-if [ ${#clips[@]} -lt 4 ]; then echo "note: fewer than 4 clips in $VIDEOS; skipping the Slurm test"; exit 0; fi
 
 W=$(mktemp -d "${TMPDIR:-/tmp}/fer-slurm-test.XXXXXX")
 chmod 0755 "$W"  # munged (user munge) must reach the cluster's directory inside
@@ -57,10 +45,6 @@ t0=$SECONDS
 bash tests/cluster/slurm-start.sh
 source "$SLURM_LOCAL_PREFIX/env.sh"
 
-pass=0 fail=0
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
-bad() { echo "FAIL - $*"; fail=$((fail + 1)); }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
 # A wrapper in place of the binary, only to give each task its own run report; it execs, so
 # signals still reach fer-batch directly, as in production.
