@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::classify::ComputeDevice;
+use crate::classify::{ComputeDevice, Tta};
 use crate::detect::DetectorKind;
 
 /// Facial-expression analysis of recorded video into Parquet tables.
@@ -253,9 +253,16 @@ pub struct EvalArgs {
     /// Model directory (config.json + model.bpk); default: the model shipped in the binary.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Average the predictions of each image and its mirror image.
-    #[arg(long)]
-    pub tta: bool,
+    /// Evaluate two models on the same images and test whether their accuracies differ
+    /// (McNemar's test, also on the de-duplicated split). Each is a model directory or
+    /// `shipped` (the model in the binary).
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "model")]
+    pub compare: Option<Vec<PathBuf>>,
+    /// Test-time augmentation, averaging the probabilities of several views of each image:
+    /// none; flip (the image and its mirror image; also what a bare `--tta` means); flip-shift
+    /// (both, each also shifted by 2 pixels left, right, up and down: 10 views).
+    #[arg(long, num_args = 0..=1, default_value = "none", default_missing_value = "flip", value_name = "MODE")]
+    pub tta: Tta,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

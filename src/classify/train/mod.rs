@@ -383,7 +383,7 @@ pub fn train_from(
             config: opts.model.clone(),
             parameters: model.num_params(),
         };
-        let classifier = Classifier { engine: super::Engine::Burn { model: Box::new(model.valid()), device: base.clone() }, info, flip_tta: false };
+        let classifier = Classifier { engine: super::Engine::Burn { model: Box::new(model.valid()), device: base.clone() }, info, tta: super::Tta::None };
         let report = crate::evaluate::evaluate(&classifier, val_set, 256)?;
         let best = report.accuracy > state.best_val_acc;
         if best {
