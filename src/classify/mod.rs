@@ -434,7 +434,7 @@ mod tests {
     #[test]
     fn untrained_classifier_gives_distributions_and_reports_itself() {
         let mut cfg = SldcnnConfig::compact(12);
-        cfg.growth_rate = 4;
+        cfg.growth_rate = 4.into();
         cfg.stem_channels = 8;
         let c = Classifier::untrained(cfg, 3, ComputeDevice::Cpu).unwrap();
         assert!(!c.info().trained);
@@ -476,7 +476,7 @@ mod tests {
     #[test]
     fn flip_tta_averages_a_crop_and_its_mirror_image() {
         let mut cfg = SldcnnConfig::compact(12);
-        cfg.growth_rate = 4;
+        cfg.growth_rate = 4.into();
         cfg.stem_channels = 8;
         let c = Classifier::untrained(cfg, 5, ComputeDevice::Cpu).unwrap();
         let crops = varied_crops(3);
@@ -599,7 +599,7 @@ mod tests {
         for attention in [Attention::None, Attention::Channel, Attention::Spatial] {
             for bottleneck in [false, true] {
                 let mut cfg = SldcnnConfig::compact(12);
-                cfg.growth_rate = 6;
+                cfg.growth_rate = 6.into();
                 cfg.stem_channels = 10;
                 cfg.attention = attention;
                 cfg.bottleneck = bottleneck;
@@ -614,6 +614,41 @@ mod tests {
                 };
                 let diff = max_abs_diff(&flex.classify(&refs, 4).unwrap(), &cpu.classify(&refs, 4).unwrap());
                 assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck}: differ by {diff}");
+            }
+        }
+    }
+
+    /// Per-block growth rates and depths (one rate above the kernels' 16-channel tile, odd ones
+    /// that leave remainders) convert and agree, with every attention variant.
+    #[test]
+    fn cpu_engine_agrees_with_flex_on_per_block_growth_rates() {
+        use model::{Attention, GrowthRate};
+        let crops = varied_crops(6);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        for (attention, bottleneck) in [(Attention::Spatial, false), (Attention::Channel, false), (Attention::Spatial, true)] {
+            let cfg = SldcnnConfig {
+                block_layers: vec![2, 3, 2],
+                growth_rate: GrowthRate::PerBlock(vec![6, 20, 9]),
+                stem_channels: 10,
+                attention,
+                bottleneck,
+                ..SldcnnConfig::compact(12)
+            };
+            cfg.validate().unwrap();
+            let flex = Classifier::untrained(cfg.clone(), 13, ComputeDevice::Flex).unwrap();
+            let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
+            let mut cpu = Classifier {
+                engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                info: flex.info.clone(),
+                tta: Tta::None,
+            };
+            let expected = flex.classify(&refs, 4).unwrap();
+            for isa in sldcnn_cpu::Isa::available() {
+                if let Engine::Native(net) = cpu.engine {
+                    cpu.engine = Engine::Native(Box::new((*net).with_isa(isa)));
+                }
+                let diff = max_abs_diff(&expected, &cpu.classify(&refs, 4).unwrap());
+                assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck} {isa:?}: differ by {diff}");
             }
         }
     }

@@ -453,7 +453,7 @@ mod tests {
             model: SldcnnConfig {
                 input_size: 16,
                 block_layers: vec![2, 2],
-                growth_rate: 4,
+                growth_rate: 4.into(),
                 stem_channels: 8,
                 attention: Attention::Spatial,
                 ..SldcnnConfig::compact(12)
@@ -531,7 +531,7 @@ mod tests {
         let mut opts = tiny_opts();
         opts.epochs = 1;
         train(&ds, &ds, opts.clone(), dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap();
-        opts.model.growth_rate = 6;
+        opts.model.growth_rate = 6.into();
         let err = train(&ds, &ds, opts, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("another network configuration"), "{err}");
     }
