@@ -178,7 +178,7 @@ pub struct NetArgs {
 #[cfg(feature = "train")]
 #[derive(Debug, Args)]
 pub struct HyperArgs {
-    /// Epochs the schedule spans.
+    /// Epochs the schedule spans. Fixed for a run: resuming with another value is refused.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Images per step.
@@ -211,6 +211,14 @@ pub struct HyperArgs {
     /// Disable augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Random erasing: probability that a training image gets one rectangle (2–33% of it)
+    /// filled with random grey levels (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub random_erasing: f64,
+    /// Keep an exponential moving average of the weights with this decay and validate, select
+    /// and ship the averaged weights (0: off; 0.999 averages over about 1,000 steps).
+    #[arg(long, default_value_t = 0.0)]
+    pub ema_decay: f64,
     /// Mid-epoch checkpoint interval in steps (0: epoch ends only).
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,

@@ -54,6 +54,8 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
         seed: h.seed,
         augment: !h.no_augment,
         checkpoint_every: h.checkpoint_every,
+        random_erasing: h.random_erasing,
+        ema_decay: h.ema_decay,
     }
 }
 
