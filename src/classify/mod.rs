@@ -67,6 +67,73 @@ impl std::fmt::Display for ComputeDevice {
     }
 }
 
+/// Test-time augmentation: which views of each crop are classified and averaged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tta {
+    /// The crop as it is.
+    #[default]
+    None,
+    /// The crop and its mirror image (2 views).
+    Flip,
+    /// The crop and its mirror image, each as is and shifted by [`Tta::SHIFT_PX`] pixels left,
+    /// right, up and down (10 views; the pixels shifted in repeat the border).
+    FlipShift,
+}
+
+impl Tta {
+    /// Shift of the [`Tta::FlipShift`] views in pixels.
+    pub const SHIFT_PX: isize = 2;
+
+    /// Flip for `true`, none for `false` (the `--tta` switches of `run` and `classify`).
+    pub fn flip_if(on: bool) -> Self {
+        if on { Self::Flip } else { Self::None }
+    }
+
+    /// The views as (mirrored, shift right, shift down), the identity first.
+    fn views(self) -> &'static [(bool, isize, isize)] {
+        const S: isize = Tta::SHIFT_PX;
+        const FLIP_SHIFT: [(bool, isize, isize); 10] = [
+            (false, 0, 0),
+            (true, 0, 0),
+            (false, -S, 0),
+            (false, S, 0),
+            (false, 0, -S),
+            (false, 0, S),
+            (true, -S, 0),
+            (true, S, 0),
+            (true, 0, -S),
+            (true, 0, S),
+        ];
+        match self {
+            Self::None => &[(false, 0, 0)],
+            Self::Flip => &[(false, 0, 0), (true, 0, 0)],
+            Self::FlipShift => &FLIP_SHIFT,
+        }
+    }
+}
+
+impl std::str::FromStr for Tta {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Self::None),
+            "flip" => Ok(Self::Flip),
+            "flip-shift" => Ok(Self::FlipShift),
+            _ => Err(format!("unknown test-time augmentation {s:?}: expected none, flip or flip-shift")),
+        }
+    }
+}
+
+impl std::fmt::Display for Tta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Flip => "flip",
+            Self::FlipShift => "flip-shift",
+        })
+    }
+}
+
 /// Errors of the classifier.
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
@@ -216,7 +283,7 @@ impl Engine {
 pub struct Classifier {
     engine: Engine,
     info: ModelInfo,
-    flip_tta: bool,
+    tta: Tta,
 }
 
 impl Classifier {
@@ -232,7 +299,7 @@ impl Classifier {
             config: artifact.config.clone(),
             parameters: model.num_params(),
         };
-        Ok(Self { engine: Engine::new(model, device, dev, &artifact.config)?, info, flip_tta: false })
+        Ok(Self { engine: Engine::new(model, device, dev, &artifact.config)?, info, tta: Tta::None })
     }
 
     /// A randomly initialised network (reported as untrained), for tests and before training.
@@ -248,20 +315,26 @@ impl Classifier {
             parameters: model.num_params(),
             config,
         };
-        Ok(Self { engine: Engine::new(model, device, dev, &info.config)?, info, flip_tta: false })
+        Ok(Self { engine: Engine::new(model, device, dev, &info.config)?, info, tta: Tta::None })
     }
 
     /// The classifier the command-line flags ask for: random weights with `untrained` (tests
-    /// only), else the model in `dir` or the shipped one; flip TTA with `tta`.
-    pub fn load(dir: Option<&std::path::Path>, untrained: bool, device: ComputeDevice, tta: bool) -> Result<Self, ClassifyError> {
+    /// only), else the model in `dir` or the shipped one; with test-time augmentation `tta`.
+    pub fn load(dir: Option<&std::path::Path>, untrained: bool, device: ComputeDevice, tta: Tta) -> Result<Self, ClassifyError> {
         let c = if untrained { Self::untrained(SldcnnConfig::compact(20), 0, device)? } else { Self::new(&weights::ModelArtifact::load(dir)?, device)? };
-        Ok(c.with_flip_tta(tta))
+        Ok(c.with_tta(tta))
     }
 
-    /// Also classify the mirrored crop and average the two (test-time augmentation).
-    pub fn with_flip_tta(mut self, on: bool) -> Self {
-        self.flip_tta = on;
+    /// Classify these views of each crop and average their probabilities (test-time
+    /// augmentation).
+    pub fn with_tta(mut self, tta: Tta) -> Self {
+        self.tta = tta;
         self
+    }
+
+    /// The test-time augmentation in use.
+    pub fn tta(&self) -> Tta {
+        self.tta
     }
 
     /// Model metadata.
@@ -290,13 +363,21 @@ impl Classifier {
             for c in chunk {
                 preprocess::normalize_into(c, &mut buf);
             }
+            let views = self.tta.views();
             let mut probs = self.probabilities(&buf, chunk.len());
-            if self.flip_tta {
-                let mirrored = mirror_rows(&buf, side);
-                let flipped = self.probabilities(&mirrored, chunk.len());
-                for (p, f) in probs.iter_mut().zip(flipped) {
-                    for (a, b) in p.0.iter_mut().zip(f.0) {
-                        *a = (*a + b) / 2.0;
+            for &(mirrored, dx, dy) in &views[1..] {
+                let view = view_of(&buf, side, mirrored, dx, dy);
+                for (p, v) in probs.iter_mut().zip(self.probabilities(&view, chunk.len())) {
+                    for (a, b) in p.0.iter_mut().zip(v.0) {
+                        *a += b;
+                    }
+                }
+            }
+            if views.len() > 1 {
+                let n = views.len() as f32;
+                for p in &mut probs {
+                    for a in &mut p.0 {
+                        *a /= n;
                     }
                 }
             }
@@ -328,11 +409,20 @@ impl Classifier {
     }
 }
 
-/// Mirrors each row of each `side × side` image in `data`.
-fn mirror_rows(data: &[f32], side: usize) -> Vec<f32> {
-    let mut out = data.to_vec();
-    for row in out.chunks_mut(side) {
-        row.reverse();
+/// Each `side × side` image of `data`, mirrored left–right if `mirrored`, then shifted `dx`
+/// pixels right and `dy` down; the pixels shifted in repeat the nearest border pixel.
+fn view_of(data: &[f32], side: usize, mirrored: bool, dx: isize, dy: isize) -> Vec<f32> {
+    let mut out = vec![0f32; data.len()];
+    let last = side as isize - 1;
+    for (src, dst) in data.chunks_exact(side * side).zip(out.chunks_exact_mut(side * side)) {
+        for y in 0..side {
+            let sy = (y as isize - dy).clamp(0, last) as usize;
+            for x in 0..side {
+                let sx = (x as isize - dx).clamp(0, last) as usize;
+                let sx = if mirrored { side - 1 - sx } else { sx };
+                dst[y * side + x] = src[sy * side + sx];
+            }
+        }
     }
     out
 }
@@ -344,7 +434,7 @@ mod tests {
     #[test]
     fn untrained_classifier_gives_distributions_and_reports_itself() {
         let mut cfg = SldcnnConfig::compact(12);
-        cfg.growth_rate = 4;
+        cfg.growth_rate = 4.into();
         cfg.stem_channels = 8;
         let c = Classifier::untrained(cfg, 3, ComputeDevice::Cpu).unwrap();
         assert!(!c.info().trained);
@@ -360,6 +450,51 @@ mod tests {
         assert_eq!(scores[0], scores[2], "same crop, same batch position class → same scores");
         let err = c.classify(&[&a[..10]], 2).unwrap_err().to_string();
         assert!(err.contains("expected 2304"), "{err}");
+    }
+
+    #[test]
+    fn tta_views_mirror_and_shift_with_the_border_repeated() {
+        // One 3×3 image: 0 1 2 / 3 4 5 / 6 7 8.
+        let img: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        assert_eq!(view_of(&img, 3, false, 0, 0), img);
+        assert_eq!(view_of(&img, 3, true, 0, 0), [2., 1., 0., 5., 4., 3., 8., 7., 6.]);
+        assert_eq!(view_of(&img, 3, false, 1, 0), [0., 0., 1., 3., 3., 4., 6., 6., 7.]);
+        assert_eq!(view_of(&img, 3, false, 0, -2), [6., 7., 8., 6., 7., 8., 6., 7., 8.]);
+        // Mirrored, then shifted right: the shift applies to the mirrored image.
+        assert_eq!(view_of(&img, 3, true, 1, 0), [2., 2., 1., 5., 5., 4., 8., 8., 7.]);
+        // Two images are transformed independently.
+        let two: Vec<f32> = img.iter().chain(&img).copied().collect();
+        assert_eq!(&view_of(&two, 3, true, 0, 0)[9..], &view_of(&img, 3, true, 0, 0)[..]);
+        assert_eq!((Tta::None.views().len(), Tta::Flip.views().len(), Tta::FlipShift.views().len()), (1, 2, 10));
+        for t in [Tta::None, Tta::Flip, Tta::FlipShift] {
+            assert_eq!(t.to_string().parse::<Tta>(), Ok(t));
+            assert_eq!(t.views()[0], (false, 0, 0), "the identity comes first");
+        }
+        assert!("shift".parse::<Tta>().is_err());
+    }
+
+    #[test]
+    fn flip_tta_averages_a_crop_and_its_mirror_image() {
+        let mut cfg = SldcnnConfig::compact(12);
+        cfg.growth_rate = 4.into();
+        cfg.stem_channels = 8;
+        let c = Classifier::untrained(cfg, 5, ComputeDevice::Cpu).unwrap();
+        let crops = varied_crops(3);
+        let mirrored: Vec<Vec<u8>> = crops.iter().map(|c| c.chunks(48).flat_map(|r| r.iter().rev().copied()).collect()).collect();
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        let mrefs: Vec<&[u8]> = mirrored.iter().map(Vec::as_slice).collect();
+        let (plain, flipped) = (c.classify(&refs, 2).unwrap(), c.classify(&mrefs, 2).unwrap());
+        let c = c.with_tta(Tta::Flip);
+        let tta = c.classify(&refs, 2).unwrap();
+        for ((t, p), f) in tta.iter().zip(&plain).zip(&flipped) {
+            for k in 0..Expression::COUNT {
+                assert!((t.0[k] - (p.0[k] + f.0[k]) / 2.0).abs() < 1e-6);
+            }
+        }
+        // A crop and its mirror image get the same flip-averaged scores.
+        assert!(max_abs_diff(&tta, &c.classify(&mrefs, 2).unwrap()) < 1e-6);
+        let shifted = c.with_tta(Tta::FlipShift).classify(&refs, 2).unwrap();
+        assert!(shifted.iter().all(|s| (s.0.iter().sum::<f32>() - 1.0).abs() < 1e-4));
     }
 
     #[test]
@@ -448,8 +583,10 @@ mod tests {
         let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
         assert!(distinct > 0, "the crops should not all get the same label");
         // Flip TTA goes through the same path.
-        let tta = |d| Classifier::new(&art, d).unwrap().with_flip_tta(true).classify(&refs, 7).unwrap();
-        assert!(max_abs_diff(&tta(ComputeDevice::Flex), &tta(ComputeDevice::Cpu)) < 1e-4);
+        for mode in [Tta::Flip, Tta::FlipShift] {
+            let tta = |d| Classifier::new(&art, d).unwrap().with_tta(mode).classify(&refs, 7).unwrap();
+            assert!(max_abs_diff(&tta(ComputeDevice::Flex), &tta(ComputeDevice::Cpu)) < 1e-4, "{mode}");
+        }
     }
 
     /// Every architecture variant (attention none/channel/spatial, with and without the
@@ -462,7 +599,7 @@ mod tests {
         for attention in [Attention::None, Attention::Channel, Attention::Spatial] {
             for bottleneck in [false, true] {
                 let mut cfg = SldcnnConfig::compact(12);
-                cfg.growth_rate = 6;
+                cfg.growth_rate = 6.into();
                 cfg.stem_channels = 10;
                 cfg.attention = attention;
                 cfg.bottleneck = bottleneck;
@@ -473,10 +610,45 @@ mod tests {
                 let cpu = Classifier {
                     engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
                     info: flex.info.clone(),
-                    flip_tta: false,
+                    tta: Tta::None,
                 };
                 let diff = max_abs_diff(&flex.classify(&refs, 4).unwrap(), &cpu.classify(&refs, 4).unwrap());
                 assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck}: differ by {diff}");
+            }
+        }
+    }
+
+    /// Per-block growth rates and depths (one rate above the kernels' 16-channel tile, odd ones
+    /// that leave remainders) convert and agree, with every attention variant.
+    #[test]
+    fn cpu_engine_agrees_with_flex_on_per_block_growth_rates() {
+        use model::{Attention, GrowthRate};
+        let crops = varied_crops(6);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        for (attention, bottleneck) in [(Attention::Spatial, false), (Attention::Channel, false), (Attention::Spatial, true)] {
+            let cfg = SldcnnConfig {
+                block_layers: vec![2, 3, 2],
+                growth_rate: GrowthRate::PerBlock(vec![6, 20, 9]),
+                stem_channels: 10,
+                attention,
+                bottleneck,
+                ..SldcnnConfig::compact(12)
+            };
+            cfg.validate().unwrap();
+            let flex = Classifier::untrained(cfg.clone(), 13, ComputeDevice::Flex).unwrap();
+            let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
+            let mut cpu = Classifier {
+                engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                info: flex.info.clone(),
+                tta: Tta::None,
+            };
+            let expected = flex.classify(&refs, 4).unwrap();
+            for isa in sldcnn_cpu::Isa::available() {
+                if let Engine::Native(net) = cpu.engine {
+                    cpu.engine = Engine::Native(Box::new((*net).with_isa(isa)));
+                }
+                let diff = max_abs_diff(&expected, &cpu.classify(&refs, 4).unwrap());
+                assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck} {isa:?}: differ by {diff}");
             }
         }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::classify::ComputeDevice;
+use crate::classify::{ComputeDevice, Tta};
 use crate::detect::DetectorKind;
 
 /// Facial-expression analysis of recorded video into Parquet tables.
@@ -64,6 +64,10 @@ pub enum Preset {
     Compact,
     /// The paper's reading: 7×7 convolutions, growth rate 12, full-resolution first block (1.8M parameters at depth 32).
     Paper,
+    /// The compact network with more capacity where the maps are small: blocks of 4, 8, 12
+    /// layers growing by 16, 24, 32 maps (1.35M parameters, ~2.2× the compact one's cost per
+    /// face; --depth is ignored).
+    Wide,
 }
 
 /// Attention variants of the paper's ablation (Table 2).
@@ -158,9 +162,13 @@ pub struct NetArgs {
     /// Attention variant.
     #[arg(long, value_enum, default_value_t = AttentionArg::Spatial)]
     pub attention: AttentionArg,
-    /// Override the preset's growth rate.
-    #[arg(long)]
-    pub growth_rate: Option<usize>,
+    /// Override the preset's growth rate: one number for every block, or one per block
+    /// (e.g. 16,24,32).
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    pub growth_rate: Vec<usize>,
+    /// Override the preset's dense layers per block (e.g. 4,8,12; replaces --depth).
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    pub block_layers: Vec<usize>,
     /// Override the preset's dense-conv kernel size.
     #[arg(long)]
     pub kernel_size: Option<usize>,
@@ -170,7 +178,7 @@ pub struct NetArgs {
 #[cfg(feature = "train")]
 #[derive(Debug, Args)]
 pub struct HyperArgs {
-    /// Epochs the schedule spans.
+    /// Epochs the schedule spans. Fixed for a run: resuming with another value is refused.
     #[arg(long, default_value_t = 30)]
     pub epochs: usize,
     /// Images per step.
@@ -203,6 +211,14 @@ pub struct HyperArgs {
     /// Disable augmentation.
     #[arg(long)]
     pub no_augment: bool,
+    /// Random erasing: probability that a training image gets one rectangle (2–33% of it)
+    /// filled with random grey levels (0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub random_erasing: f64,
+    /// Keep an exponential moving average of the weights with this decay and validate, select
+    /// and ship the averaged weights (0: off; 0.999 averages over about 1,000 steps).
+    #[arg(long, default_value_t = 0.0)]
+    pub ema_decay: f64,
     /// Mid-epoch checkpoint interval in steps (0: epoch ends only).
     #[arg(long, default_value_t = 100)]
     pub checkpoint_every: usize,
@@ -253,9 +269,16 @@ pub struct EvalArgs {
     /// Model directory (config.json + model.bpk); default: the model shipped in the binary.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Average the predictions of each image and its mirror image.
-    #[arg(long)]
-    pub tta: bool,
+    /// Evaluate two models on the same images and test whether their accuracies differ
+    /// (McNemar's test, also on the de-duplicated split). Each is a model directory or
+    /// `shipped` (the model in the binary).
+    #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "model")]
+    pub compare: Option<Vec<PathBuf>>,
+    /// Test-time augmentation, averaging the probabilities of several views of each image:
+    /// none; flip (the image and its mirror image; also what a bare `--tta` means); flip-shift
+    /// (both, each also shifted by 2 pixels left, right, up and down: 10 views).
+    #[arg(long, num_args = 0..=1, default_value = "none", default_missing_value = "flip", value_name = "MODE")]
+    pub tta: Tta,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,

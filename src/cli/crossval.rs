@@ -14,7 +14,10 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
         Some("shipped") => Some(ModelArtifact::shipped()?),
         Some(dir) => Some(ModelArtifact::from_dir(std::path::Path::new(dir))?),
     };
-    let model = init.as_ref().map_or_else(|| network(&a.net), |art| art.config.clone());
+    let model = match &init {
+        Some(art) => art.config.clone(),
+        None => network(&a.net)?,
+    };
     let opts = options(model, &a.hyper);
     let ds = crate::dataset::load_ckplus(&a.data)?;
     eprintln!(

@@ -4,28 +4,35 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Status;
 use super::args::{AttentionArg, GlobalArgs, HyperArgs, NetArgs, OptimizerArg, Preset, TrainArgs};
-use crate::classify::model::{Attention, SldcnnConfig};
+use crate::classify::model::{Attention, GrowthRate, SldcnnConfig};
 use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
 use crate::dataset::Split;
 
-/// The network `net` describes.
-pub(super) fn network(net: &NetArgs) -> SldcnnConfig {
+/// The network `net` describes, checked.
+pub(super) fn network(net: &NetArgs) -> anyhow::Result<SldcnnConfig> {
     let mut model = match net.preset {
         Preset::Compact => SldcnnConfig::compact(net.depth),
         Preset::Paper => SldcnnConfig::paper(net.depth),
+        Preset::Wide => SldcnnConfig::wide(),
     };
     model.attention = match net.attention {
         AttentionArg::Spatial => Attention::Spatial,
         AttentionArg::Channel => Attention::Channel,
         AttentionArg::None => Attention::None,
     };
-    if let Some(k) = net.growth_rate {
-        model.growth_rate = k;
+    if !net.block_layers.is_empty() {
+        model.block_layers = net.block_layers.clone();
+    }
+    match net.growth_rate.as_slice() {
+        [] => {}
+        [k] => model.growth_rate = GrowthRate::Uniform(*k),
+        ks => model.growth_rate = GrowthRate::PerBlock(ks.to_vec()),
     }
     if let Some(k) = net.kernel_size {
         model.kernel_size = k;
     }
-    model
+    model.validate().map_err(|reason| anyhow::anyhow!("invalid network: {reason}"))?;
+    Ok(model)
 }
 
 /// Training options for `model` from the command line's optimisation flags.
@@ -47,11 +54,13 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
         seed: h.seed,
         augment: !h.no_augment,
         checkpoint_every: h.checkpoint_every,
+        random_erasing: h.random_erasing,
+        ema_decay: h.ema_decay,
     }
 }
 
 pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let opts = options(network(&a.net), &a.hyper);
+    let opts = options(network(&a.net)?, &a.hyper);
     let mut sets = super::eval::load_splits(&a.data, &[Split::Training, Split::PublicTest], a.labels, a.ferplus.as_deref())?;
     let mut train_set = sets.remove(&Split::Training).unwrap_or_default();
     let mut val_set = sets.remove(&Split::PublicTest).unwrap_or_default();

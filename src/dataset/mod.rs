@@ -136,6 +136,16 @@ impl Dataset {
         out
     }
 
+    /// Indices of the images that have no exact pixel copy in `reference`, in order. Used to
+    /// de-duplicate a test split against the training split (FER2013's PrivateTest has about
+    /// 290 rows whose 2,304 bytes equal some Training row's). Images of another side than
+    /// `reference`'s are never copies.
+    pub fn indices_without_copies_in(&self, reference: &Dataset) -> Vec<usize> {
+        let seen: std::collections::HashSet<&[u8]> =
+            if reference.side == self.side { (0..reference.len()).map(|i| reference.image(i)).collect() } else { Default::default() };
+        (0..self.len()).filter(|&i| !seen.contains(self.image(i))).collect()
+    }
+
     fn push(&mut self, pixels: &[u8], label: Expression, subject: Option<String>) {
         self.pixels.extend_from_slice(pixels);
         self.labels.push(label);
@@ -361,6 +371,29 @@ mod tests {
         assert_eq!(all[&Split::PublicTest].labels, vec![Expression::Angry]);
         let err = load_fer2013(&p, &[Split::PrivateTest]).unwrap_err().to_string();
         assert!(err.contains("no rows for split PrivateTest"), "{err}");
+    }
+
+    #[test]
+    fn copies_of_reference_images_are_found_exactly() {
+        let image = |v: u8, at: usize| {
+            let mut p = vec![v; 16];
+            p[at] = v.wrapping_add(1);
+            p
+        };
+        let mut train = Dataset { side: 4, ..Default::default() };
+        for (v, at) in [(1, 0), (2, 5), (3, 15)] {
+            train.push(&image(v, at), Expression::Happy, None);
+        }
+        let mut test = Dataset { side: 4, ..Default::default() };
+        // A copy (other label: labels do not matter), a one-pixel difference, another copy,
+        // a repeat of the first, and an image not in the reference at all.
+        for (v, at) in [(2, 5), (2, 6), (3, 15), (2, 5), (9, 9)] {
+            test.push(&image(v, at), Expression::Sad, None);
+        }
+        assert_eq!(test.indices_without_copies_in(&train), vec![1, 4]);
+        assert_eq!(test.indices_without_copies_in(&Dataset::default()), vec![0, 1, 2, 3, 4]);
+        let kept = test.subset(&test.indices_without_copies_in(&train));
+        assert_eq!((kept.len(), kept.image(1)[9]), (2, 10));
     }
 
     #[test]

@@ -146,7 +146,7 @@ mod tests {
 
     fn tiny() -> Classifier {
         let mut cfg = SldcnnConfig::compact(12);
-        cfg.growth_rate = 4;
+        cfg.growth_rate = 4.into();
         cfg.stem_channels = 8;
         Classifier::untrained(cfg, 5, ComputeDevice::Cpu).unwrap()
     }

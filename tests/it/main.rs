@@ -5,6 +5,7 @@ mod annotate;
 mod dataset;
 mod detect;
 mod errors;
+mod eval;
 mod inputs;
 mod interrupt;
 mod model;

@@ -257,7 +257,7 @@ mod tests {
         );
         // Another architecture is refused.
         let mut other = frozen.clone();
-        other.model.growth_rate = 6;
+        other.model.growth_rate = 6.into();
         let err = crossval(&ds, 2, &other, Some(&init), &dir.path().join("cv2"), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("another network configuration"), "{err}");
     }

@@ -11,10 +11,17 @@
 //!
 //! Interrupting and re-running the same command resumes from the checkpoint, mid-epoch
 //! included: the shuffle of each epoch is a pure function of (seed, epoch), so the remaining
-//! steps are exactly those the interrupted run would have taken.
+//! steps are exactly those the interrupted run would have taken. A run keeps the options it
+//! started with: resuming with other values (a longer `--epochs` included, which would restart
+//! the learning-rate schedule warm) is refused.
+//!
+//! With `ema-decay` > 0 an exponential moving average of the weights ([`ema`]) is kept beside
+//! them (`RUN/checkpoint/ema.bpk`); validation, selection of `RUN/best` and the returned
+//! report then use the averaged weights.
 
 pub mod augment;
 pub mod crossval;
+pub mod ema;
 pub mod loss;
 
 use std::io::Write as _;
@@ -108,8 +115,16 @@ pub struct TrainOptions {
     pub seed: u64,
     /// Apply the paper's augmentation.
     pub augment: bool,
-    /// Write a mid-epoch checkpoint every this many steps (0 = only at epoch ends).
+    /// Write a mid-epoch checkpoint every this many steps (0 = only at epoch ends). The only
+    /// option a resumed run may change.
     pub checkpoint_every: usize,
+    /// Probability of random erasing per training image ([`augment::random_erase`]; 0 = off).
+    #[serde(default)]
+    pub random_erasing: f64,
+    /// Target decay of the exponential moving average of the weights used for validation and
+    /// selection (0 = off; 0.999 averages over about 1,000 steps).
+    #[serde(default)]
+    pub ema_decay: f64,
 }
 
 impl TrainOptions {
@@ -131,7 +146,25 @@ impl TrainOptions {
             seed: 42,
             augment: true,
             checkpoint_every: 100,
+            random_erasing: 0.0,
+            ema_decay: 0.0,
         }
+    }
+
+    /// The options other than `checkpoint_every` in which `self` differs from `other`, as
+    /// `name: old → new` (in `state.json` spelling), sorted.
+    pub fn changes_from(&self, other: &TrainOptions) -> Vec<String> {
+        let as_map = |o: &TrainOptions| match serde_json::to_value(o) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let (old, new) = (as_map(other), as_map(self));
+        new.iter()
+            .filter(|(k, v)| k.as_str() != "checkpoint-every" && old.get(k.as_str()) != Some(v))
+            .map(|(k, v)| format!("{k}: {} → {v}", old.get(k.as_str()).map_or("(none)".into(), ToString::to_string)))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
     }
 }
 
@@ -285,6 +318,12 @@ pub fn train_from(
     if opts.batch_size == 0 || opts.epochs == 0 {
         return Err(TrainError::Options("batch-size and epochs must be > 0".into()));
     }
+    if !(0.0..1.0).contains(&opts.ema_decay) || !(0.0..=1.0).contains(&opts.random_erasing) {
+        return Err(TrainError::Options(format!(
+            "ema-decay must be in [0, 1) and random-erasing in [0, 1], got {} and {}",
+            opts.ema_decay, opts.random_erasing
+        )));
+    }
     if train_set.side != opts.model.input_size {
         return Err(TrainError::Options(format!("images are {0}×{0} but the model expects {1}×{1}", train_set.side, opts.model.input_size)));
     }
@@ -301,13 +340,24 @@ pub fn train_from(
         if state.options.model != opts.model {
             return Err(TrainError::Checkpoint { path: state_path, reason: "it was trained with another network configuration; use another --run-dir".into() });
         }
+        let changed = opts.changes_from(&state.options);
+        if !changed.is_empty() {
+            return Err(TrainError::Checkpoint {
+                path: state_path,
+                reason: format!(
+                    "the run started with other options ({}); a run keeps one schedule (a longer --epochs would restart the learning rate): \
+                     rerun with the original options, or use another --run-dir",
+                    changed.join(", ")
+                ),
+            });
+        }
         let mp = ckpt_dir.join("model.bpk");
         let rec = ModuleRecord::load(&mp).map_err(|e| TrainError::Checkpoint { path: mp.clone(), reason: e.to_string() })?;
         let model = opts.model.init(&ad).try_load_record(rec).map_err(|e| TrainError::Checkpoint { path: mp, reason: e.to_string() })?;
         let op = ckpt_dir.join("optim.bpk");
         let optim = make_optimizer(&opts).load(&op).map_err(|e| TrainError::Checkpoint { path: op, reason: e.to_string() })?;
         on_event(TrainEvent::Resumed { epoch: state.epoch, step: state.step });
-        // Schedule values may be changed on resume (e.g. more epochs); the network may not.
+        // Only the checkpoint interval may differ.
         let state = CheckpointState { options: opts.clone(), ..state };
         (model, optim, state)
     } else {
@@ -331,6 +381,18 @@ pub fn train_from(
     let aug = if opts.augment { AugmentConfig::default() } else { AugmentConfig::none() };
     let metrics_path = run_dir.join("metrics.csv");
     let mut last_report = None;
+    let ema_path = ckpt_dir.join("ema.bpk");
+    let mut ema = if opts.ema_decay > 0.0 {
+        let start = if state.epoch > 0 || state.step > 0 {
+            let rec = ModuleRecord::load(&ema_path).map_err(|e| TrainError::Checkpoint { path: ema_path.clone(), reason: e.to_string() })?;
+            opts.model.init(&base).try_load_record(rec).map_err(|e| TrainError::Checkpoint { path: ema_path.clone(), reason: e.to_string() })?
+        } else {
+            model.valid()
+        };
+        Some(ema::Ema::new(&opts.model, &start, opts.ema_decay, &base).map_err(|reason| TrainError::Checkpoint { path: ema_path.clone(), reason })?)
+    } else {
+        None
+    };
 
     while state.epoch < opts.epochs {
         let epoch = state.epoch;
@@ -347,6 +409,7 @@ pub fn train_from(
             let mut labels = Vec::with_capacity(n);
             for (k, &i) in idx.iter().enumerate() {
                 augment_into(train_set.image(i), side, &aug, &mut rng, &mut buf[k * px..(k + 1) * px]);
+                augment::random_erase(&mut buf[k * px..(k + 1) * px], side, opts.random_erasing, &mut rng);
                 labels.push(train_set.labels[i].index() as i64);
             }
             let (x, y) = batch_tensors(buf[..n * px].to_vec(), labels.clone(), side, &ad);
@@ -356,6 +419,9 @@ pub fn train_from(
             let lr = lr_at(&opts, epoch * steps_per_epoch + step, total_steps, steps_per_epoch);
             let grads = GradientsParams::from_grads(l.total.backward(), &model);
             model = optim.step(lr, model, grads);
+            if let Some(ema) = &mut ema {
+                ema.update(&model, (epoch * steps_per_epoch + step) as u64);
+            }
 
             sums.loss += f64::from(l.ce + opts.lambda * l.pe) * n as f64;
             sums.ce += f64::from(l.ce) * n as f64;
@@ -369,12 +435,16 @@ pub fn train_from(
                 t0 = Instant::now();
                 state.step = done;
                 state.sums = sums;
-                save_checkpoint(&ckpt_dir, &model, &optim, &state)?;
+                save_checkpoint(&ckpt_dir, &model, ema.as_ref(), &optim, &state)?;
             }
         }
         sums.seconds += t0.elapsed().as_secs_f64();
 
-        // Validate.
+        // Validate (the averaged weights when there are any).
+        let selected = match &ema {
+            Some(ema) => ema::Ema::owned_copy(&opts.model, ema.model(), &base).map_err(|reason| TrainError::Checkpoint { path: ema_path.clone(), reason })?,
+            None => model.valid(),
+        };
         let info = ModelInfo {
             id: format!("epoch-{}", epoch + 1),
             hash: String::new(),
@@ -383,12 +453,12 @@ pub fn train_from(
             config: opts.model.clone(),
             parameters: model.num_params(),
         };
-        let classifier = Classifier { engine: super::Engine::Burn { model: Box::new(model.valid()), device: base.clone() }, info, flip_tta: false };
+        let classifier = Classifier { engine: super::Engine::Burn { model: Box::new(selected.clone()), device: base.clone() }, info, tta: super::Tta::None };
         let report = crate::evaluate::evaluate(&classifier, val_set, 256)?;
         let best = report.accuracy > state.best_val_acc;
         if best {
             state.best_val_acc = report.accuracy;
-            let bytes = model_bytes(&model)?;
+            let bytes = model_bytes(&selected)?;
             ModelArtifact::write_dir(&opts.model, &bytes, &run_dir.join("best"))?;
         }
         let seen = sums.seen.max(1) as f64;
@@ -411,15 +481,18 @@ pub fn train_from(
         state.epoch += 1;
         state.step = 0;
         state.sums = Sums::default();
-        save_checkpoint(&ckpt_dir, &model, &optim, &state)?;
+        save_checkpoint(&ckpt_dir, &model, ema.as_ref(), &optim, &state)?;
     }
     Ok(last_report)
 }
 
-fn save_checkpoint(dir: &Path, model: &Sldcnn, optim: &ModuleOptimizer, state: &CheckpointState) -> Result<(), TrainError> {
+fn save_checkpoint(dir: &Path, model: &Sldcnn, ema: Option<&ema::Ema>, optim: &ModuleOptimizer, state: &CheckpointState) -> Result<(), TrainError> {
     // Weights and optimiser first, state last: a state file always points at complete files
     // of at least its own progress.
     write_atomic(&dir.join("model.bpk"), &model_bytes(model)?)?;
+    if let Some(ema) = ema {
+        write_atomic(&dir.join("ema.bpk"), &model_bytes(ema.model())?)?;
+    }
     let op = dir.join("optim.bpk");
     let tmp = dir.join("optim.tmp");
     optim.save(&tmp).map_err(|e| TrainError::Checkpoint { path: tmp.clone(), reason: e.to_string() })?;
@@ -453,7 +526,7 @@ mod tests {
             model: SldcnnConfig {
                 input_size: 16,
                 block_layers: vec![2, 2],
-                growth_rate: 4,
+                growth_rate: 4.into(),
                 stem_channels: 8,
                 attention: Attention::Spatial,
                 ..SldcnnConfig::compact(12)
@@ -470,6 +543,8 @@ mod tests {
             seed: 1,
             augment: false,
             checkpoint_every: 1,
+            random_erasing: 0.0,
+            ema_decay: 0.0,
         }
     }
 
@@ -488,32 +563,53 @@ mod tests {
         ds
     }
 
+    /// Runs `opts` into `dir`, panicking (as an interruption would stop it) at step `step` of
+    /// 0-based epoch `epoch`; returns the running losses seen.
+    fn interrupted_run(ds: &Dataset, opts: &TrainOptions, dir: &Path, epoch: usize, step: usize) -> Vec<f32> {
+        let mut losses = Vec::new();
+        let mut current = 0;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            train(ds, ds, opts.clone(), dir, ComputeDevice::Cpu, &mut |e| match e {
+                TrainEvent::EpochStart { epoch, .. } => current = epoch,
+                TrainEvent::Step { step: s, loss, .. } => {
+                    losses.push(loss);
+                    assert!(!(current == epoch && s == step), "interrupted");
+                }
+                _ => {}
+            })
+        }));
+        assert!(result.is_err(), "the run should have been interrupted");
+        losses
+    }
+
     #[test]
-    fn a_few_steps_reduce_the_loss_and_a_resumed_run_finishes() {
+    fn a_few_steps_reduce_the_loss_and_an_interrupted_run_resumes_with_its_schedule() {
         let dir = tempfile::tempdir().unwrap();
         let ds = toy(32);
-        let mut losses = Vec::new();
         let mut opts = tiny_opts();
-        opts.epochs = 1;
-        train(&ds, &ds, opts.clone(), dir.path(), ComputeDevice::Cpu, &mut |e| {
-            if let TrainEvent::Step { loss, .. } = e {
-                losses.push(loss)
-            }
-        })
-        .unwrap();
-        assert_eq!(losses.len(), 4);
-        // Resume with a longer schedule: starts at epoch 1 and continues.
         opts.epochs = 6;
+        // 4 steps per epoch, a checkpoint after every step: stopped during step 3 of the
+        // second epoch, the checkpoint holds step 2.
+        let losses = interrupted_run(&ds, &opts, dir.path(), 1, 3);
+        assert_eq!(losses.len(), 7);
+        // Resuming with a longer schedule would restart the learning rate: refused.
+        let longer = TrainOptions { epochs: 8, ..opts.clone() };
+        let err = train(&ds, &ds, longer, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("epochs: 6 → 8") && err.contains("one schedule"), "{err}");
+        let other_lr = TrainOptions { lr: 0.1, ..opts.clone() };
+        assert!(train(&ds, &ds, other_lr, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string().contains("lr: 0.05 → 0.1"));
+        // The checkpoint interval may change.
+        opts.checkpoint_every = 3;
         let mut resumed = None;
         let mut epoch_losses = Vec::new();
         let report = train(&ds, &ds, opts, dir.path(), ComputeDevice::Cpu, &mut |e| match e {
-            TrainEvent::Resumed { epoch, .. } => resumed = Some(epoch),
+            TrainEvent::Resumed { epoch, step } => resumed = Some((epoch, step)),
             TrainEvent::EpochEnd(m) => epoch_losses.push(m.train_ce),
             _ => {}
         })
         .unwrap()
         .unwrap();
-        assert_eq!(resumed, Some(1));
+        assert_eq!(resumed, Some((1, 2)));
         assert_eq!(epoch_losses.len(), 5);
         assert!(epoch_losses[4] < losses[0] * 0.7, "loss did not fall: first step {} → last epoch {}", losses[0], epoch_losses[4]);
         assert!(report.accuracy > 0.9, "toy task not learned: {}", report.accuracy);
@@ -525,13 +621,54 @@ mod tests {
     }
 
     #[test]
+    fn options_changes_are_listed_by_name() {
+        let a = tiny_opts();
+        assert!(a.changes_from(&a).is_empty());
+        let b = TrainOptions { checkpoint_every: 9, ..a.clone() };
+        assert!(b.changes_from(&a).is_empty(), "the checkpoint interval is not part of the schedule");
+        let c = TrainOptions { epochs: 3, ema_decay: 0.99, ..a.clone() };
+        assert_eq!(c.changes_from(&a), vec!["ema-decay: 0.0 → 0.99".to_string(), "epochs: 2 → 3".to_string()]);
+        // A state.json from before random erasing and the moving average still loads.
+        let mut old = serde_json::to_value(&a).unwrap();
+        let m = old.as_object_mut().unwrap();
+        m.remove("random-erasing");
+        m.remove("ema-decay");
+        assert_eq!(serde_json::from_value::<TrainOptions>(old).unwrap(), a);
+    }
+
+    /// With a moving average, the validated (and returned, and shipped) weights are the
+    /// average's, and an interrupted run resumes it from the checkpoint.
+    #[test]
+    fn the_moving_average_is_what_gets_validated_and_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ds = toy(32);
+        let opts = TrainOptions { epochs: 3, ema_decay: 0.9, random_erasing: 0.5, ..tiny_opts() };
+        interrupted_run(&ds, &opts, dir.path(), 1, 2);
+        assert!(dir.path().join("checkpoint/ema.bpk").is_file());
+        let report = train(&ds, &ds, opts.clone(), dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap().unwrap();
+        assert!(report.accuracy > 0.9, "toy task not learned: {}", report.accuracy);
+        // The returned report is the average's: evaluate the checkpoint's two weight files.
+        let scores = |file: &str| {
+            let out = dir.path().join(format!("{file}-artifact"));
+            ModelArtifact::write_dir(&opts.model, &std::fs::read(dir.path().join("checkpoint").join(file)).unwrap(), &out).unwrap();
+            let c = Classifier::new(&ModelArtifact::from_dir(&out).unwrap(), ComputeDevice::Flex).unwrap();
+            let crops: Vec<&[u8]> = (0..ds.len()).map(|i| ds.image(i)).collect();
+            (crate::evaluate::evaluate(&c, &ds, 256).unwrap(), c.classify(&crops, 256).unwrap())
+        };
+        let ((averaged, avg_scores), (_, raw_scores)) = (scores("ema.bpk"), scores("model.bpk"));
+        assert_eq!(averaged.confusion, report.confusion);
+        let diff = avg_scores.iter().zip(&raw_scores).flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs())).fold(0f32, f32::max);
+        assert!(diff > 1e-4, "the average should differ from the last step's weights");
+    }
+
+    #[test]
     fn resuming_with_another_network_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let ds = toy(8);
         let mut opts = tiny_opts();
         opts.epochs = 1;
         train(&ds, &ds, opts.clone(), dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap();
-        opts.model.growth_rate = 6;
+        opts.model.growth_rate = 6.into();
         let err = train(&ds, &ds, opts, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("another network configuration"), "{err}");
     }
