@@ -85,17 +85,10 @@ impl ModuleMapper for Blend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::classify::model::Attention;
 
+    /// The training tests' tiny network.
     fn tiny() -> SldcnnConfig {
-        SldcnnConfig {
-            input_size: 16,
-            block_layers: vec![2, 2],
-            growth_rate: 4.into(),
-            stem_channels: 8,
-            attention: Attention::Spatial,
-            ..SldcnnConfig::compact(12)
-        }
+        super::super::tests::tiny_opts().model
     }
 
     fn floats(m: &Sldcnn) -> Vec<f32> {
