@@ -2,10 +2,10 @@
 # binary and clips they run, and the pass/fail bookkeeping. `cluster_common NAME` sets ROOT, BIN,
 # VIDEOS, PY, CHECK, FLAGS and clips, checks the binary and pyarrow, and exits 0 with a note
 # (test skipped) when fewer than 4 clips are there.
-# Env: FER_BATCH_BIN (default target/debug/fer-batch), FER_TEST_VIDEOS (default ../shared/data/video).
+# Env: FER_BATCH_BIN (default target/release/fer-batch), FER_TEST_VIDEOS (default ../shared/data/video).
 cluster_common() {
   ROOT=$PWD
-  BIN=$(realpath "${FER_BATCH_BIN:-target/debug/fer-batch}")
+  BIN=$(realpath "${FER_BATCH_BIN:-target/release/fer-batch}")
   VIDEOS=${FER_TEST_VIDEOS:-$ROOT/../shared/data/video}
   PY=$ROOT/.venv/bin/python
   CHECK="$PY $ROOT/tests/cluster/dataset_check.py"

@@ -5,14 +5,14 @@
 # crowd tables). The dataset comes from a real fer-batch run over 4 real clips with the
 # cameras `0042` (must stay a string) and `front door` (escaped `front%20door` in the path),
 # recorded on two dates.
-# Env: FER_BATCH_BIN (default target/debug/fer-batch), FER_TEST_VIDEOS (default
+# Env: FER_BATCH_BIN (default target/release/fer-batch), FER_TEST_VIDEOS (default
 # ../shared/data/video; skipped with a note when absent), CONSUMERS (default
 # duckdb,polars,datafusion,spark). Installs Debian's openjdk-17-jre-headless when java is
 # missing and the readers into .venv-deploy (pyspark is a ~456 MB download, once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-BIN=$(realpath "${FER_BATCH_BIN:-target/debug/fer-batch}")
+BIN=$(realpath "${FER_BATCH_BIN:-target/release/fer-batch}")
 VIDEOS=${FER_TEST_VIDEOS:-$ROOT/../shared/data/video}
 [ -x "$BIN" ] || { echo "FAIL: no fer-batch binary at $BIN (set FER_BATCH_BIN)"; exit 1; }
 shopt -s nullglob

@@ -15,7 +15,7 @@
 #  4. SIGTERM in the middle of a run into a new prefix: exit 143, no visible key of a partial
 #     part (every visible part complete and readable, completed videos whole), no _staging/
 #     key; unfinished multipart uploads are reported (a bucket lifecycle rule removes them)
-# Env: FER_BATCH_BIN (default target/debug/fer-batch), FER_TEST_VIDEOS (default
+# Env: FER_BATCH_BIN (default target/release/fer-batch), FER_TEST_VIDEOS (default
 # ../shared/data/video; skipped with a note when absent). Uses .venv-deploy (moto[server],
 # installed on first use) and the project's .venv (pyarrow). Run from the repository root.
 set -euo pipefail

@@ -18,7 +18,7 @@
 #     whole, no partial part file anywhere under table=*/, nothing left in _staging/; a rerun
 #     skips the kept videos and completes the dataset
 #  6. a task index outside the shard count exits 2 (usage error)
-# Env: FER_BATCH_BIN (default target/debug/fer-batch), FER_TEST_VIDEOS (default
+# Env: FER_BATCH_BIN (default target/release/fer-batch), FER_TEST_VIDEOS (default
 # ../shared/data/video; skipped with a note when absent). Needs root (Slurm runs as root here)
 # and the project's .venv (pyarrow; scripts/deps.sh makes it). Run from the repository root.
 set -euo pipefail
