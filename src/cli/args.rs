@@ -106,7 +106,27 @@ pub struct TrainArgs {
     /// Run directory: checkpoint, best model, metrics.csv. Re-running with the same directory resumes.
     #[arg(long, default_value = "runs/sldcnn")]
     pub run_dir: PathBuf,
-    /// Network.
+    /// Start from this model's weights (`shipped` for the built-in model, or a model directory)
+    /// instead of a random initialisation; the network options are then taken from it.
+    #[arg(long)]
+    pub init: Option<String>,
+    /// Distil from this teacher (`shipped`, or a model directory); repeat the flag for an
+    /// ensemble. The teachers' outputs on each training image and its mirror image are computed
+    /// once and stored in the run directory (soft-targets.f32).
+    #[arg(long = "teacher")]
+    pub teachers: Vec<String>,
+    /// Temperature T of the distillation term (teachers' and student's softmax).
+    #[arg(long, default_value_t = 3.0)]
+    pub distill_temperature: f32,
+    /// Weight α of the distillation term; the cross-entropy with the labels gets 1 − α.
+    #[arg(long, default_value_t = 0.7)]
+    pub distill_weight: f32,
+    /// Prepare the run directory and stop: write its options (options.json), the starting
+    /// weights of --init (init/) and the teachers' soft targets, for training on another machine
+    /// (`scripts/gpu-train.sh`).
+    #[arg(long)]
+    pub plan_only: bool,
+    /// Network (ignored with --init).
     #[command(flatten)]
     pub net: NetArgs,
     /// Optimisation.

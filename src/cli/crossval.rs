@@ -4,16 +4,12 @@ use anyhow::Context as _;
 
 use super::Status;
 use super::args::{CrossvalArgs, GlobalArgs};
-use super::train::{TrainProgress, network, options};
+use super::train::{TrainProgress, artifact, network, options};
 use crate::classify::train::crossval::{CrossvalEvent, crossval};
 use crate::classify::weights::ModelArtifact;
 
 pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let init = match a.init.as_deref() {
-        None => None,
-        Some("shipped") => Some(ModelArtifact::shipped()?),
-        Some(dir) => Some(ModelArtifact::from_dir(std::path::Path::new(dir))?),
-    };
+    let init = a.init.as_deref().map(artifact).transpose()?;
     let model = match &init {
         Some(art) => art.config.clone(),
         None => network(&a.net)?,

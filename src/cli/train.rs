@@ -1,11 +1,16 @@
 //! `fer-batch train`.
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Status;
 use super::args::{AttentionArg, GlobalArgs, HyperArgs, NetArgs, OptimizerArg, Preset, TrainArgs};
 use crate::classify::model::{Attention, GrowthRate, SldcnnConfig};
-use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train};
+use crate::classify::train::distill::{DistillOptions, SoftTargets};
+use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train_from};
+use crate::classify::weights::ModelArtifact;
+use crate::classify::{Classifier, ComputeDevice};
+use crate::dataset::Dataset;
 use crate::dataset::Split;
 
 /// The network `net` describes, checked.
@@ -56,11 +61,73 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
         checkpoint_every: h.checkpoint_every,
         random_erasing: h.random_erasing,
         ema_decay: h.ema_decay,
+        distill: None,
     }
 }
 
+/// The model `spec` names: `shipped` (the built-in model) or a model directory.
+pub(super) fn artifact(spec: &str) -> anyhow::Result<ModelArtifact> {
+    Ok(if spec == "shipped" { ModelArtifact::shipped()? } else { ModelArtifact::from_dir(std::path::Path::new(spec))? })
+}
+
+/// The distillation options of `a`, with the teachers' soft targets stored in the run
+/// directory (computed now unless it already holds the same ones); None without teachers.
+fn distillation(a: &TrainArgs, train_set: &Dataset) -> anyhow::Result<Option<DistillOptions>> {
+    if a.teachers.is_empty() {
+        return Ok(None);
+    }
+    let teachers = a.teachers.iter().map(|t| artifact(t)).collect::<anyhow::Result<Vec<_>>>()?;
+    let opts = DistillOptions { teachers: teachers.iter().map(ModelArtifact::id).collect(), temperature: a.distill_temperature, weight: a.distill_weight };
+    opts.validate().map_err(anyhow::Error::msg)?;
+    match SoftTargets::read(&a.run_dir)? {
+        Some(stored) if stored.matches(&opts, train_set.len()) => {
+            eprintln!("using the soft targets stored in {}", a.run_dir.display());
+            return Ok(Some(opts));
+        }
+        Some(_) => anyhow::bail!("{} already holds soft targets of other teachers, temperature or training set; use another --run-dir", a.run_dir.display()),
+        None => {}
+    }
+    eprintln!(
+        "computing soft targets of {} at T = {} on {} training images (and their mirror images)",
+        opts.teachers.join(", "),
+        opts.temperature,
+        train_set.len()
+    );
+    let classifiers = teachers.iter().map(|t| Classifier::new(t, ComputeDevice::Cpu)).collect::<Result<Vec<_>, _>>()?;
+    let soft = SoftTargets::compute(classifiers, train_set, opts.temperature)?;
+    let agree = (0..soft.len()).filter(|&i| argmax(soft.target(i)) == train_set.labels[i].index()).count();
+    eprintln!("the teachers' soft targets agree with {:.2}% of the training labels", 100.0 * agree as f64 / soft.len().max(1) as f64);
+    soft.write(&a.run_dir)?;
+    Ok(Some(opts))
+}
+
+/// `--plan-only`: the run's options and starting weights, written into the run directory.
+fn plan(run_dir: &std::path::Path, opts: &TrainOptions, init: Option<&ModelArtifact>) -> anyhow::Result<Status> {
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let path = run_dir.join("options.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(opts)?).with_context(|| format!("writing {}", path.display()))?;
+    if let Some(art) = init {
+        ModelArtifact::write_dir(&art.config, &art.weights, &run_dir.join("init"))?;
+    }
+    eprintln!(
+        "planned {}: options.json{}; train it with examples/gpu_train (scripts/gpu-train.sh)",
+        run_dir.display(),
+        if init.is_some() { ", init/" } else { "" }
+    );
+    Ok(Status::Success)
+}
+
+fn argmax(p: &[f32]) -> usize {
+    p.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
+}
+
 pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let opts = options(network(&a.net)?, &a.hyper);
+    let init = a.init.as_deref().map(artifact).transpose()?;
+    let model = match &init {
+        Some(art) => art.config.clone(),
+        None => network(&a.net)?,
+    };
+    let mut opts = options(model, &a.hyper);
     let mut sets = super::eval::load_splits(&a.data, &[Split::Training, Split::PublicTest], a.labels, a.ferplus.as_deref())?;
     let mut train_set = sets.remove(&Split::Training).unwrap_or_default();
     let mut val_set = sets.remove(&Split::PublicTest).unwrap_or_default();
@@ -70,9 +137,13 @@ pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     if let Some(n) = a.val_limit {
         val_set = val_set.subset(&(0..n.min(val_set.len())).collect::<Vec<_>>());
     }
+    opts.distill = distillation(&a, &train_set)?;
+    if a.plan_only {
+        return plan(&a.run_dir, &opts, init.as_ref());
+    }
     eprintln!("training on {} images, validating on {}; run directory {}", train_set.len(), val_set.len(), a.run_dir.display());
     let mut progress = TrainProgress::new(g, opts.epochs);
-    train(&train_set, &val_set, opts, &a.run_dir, a.hyper.device, &mut |e| progress.on(e))?;
+    train_from(&train_set, &val_set, opts, init.as_ref(), &a.run_dir, a.hyper.device, &mut |e| progress.on(e))?;
     progress.bar.finish_and_clear();
     eprintln!("done; best model in {}", a.run_dir.join("best").display());
     Ok(Status::Success)

@@ -100,3 +100,46 @@ fn eval_reports_intervals_deduplicated_scores_and_mcnemar() {
     let o = run(&["eval", "--data", data, "--model", model.to_str().unwrap(), "--compare", "shipped", "shipped"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// Distillation from the command line: `--plan-only` writes the options, the starting weights
+/// and the two teachers' soft targets; training then uses the stored targets; other teachers or
+/// another temperature in the same run directory are refused.
+#[test]
+fn train_distils_from_stored_soft_targets_of_two_teachers() {
+    let Some(shipped) = shipped_model() else { return };
+    let second = Path::new(env!("CARGO_MANIFEST_DIR")).join("training/sldcnn-c20/best");
+    if !second.join("model.bpk").is_file() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some((data, _)) = fer2013_slice(dir.path(), 96, 32, 0) else { return };
+    // Validation reads PublicTest.
+    let text = std::fs::read_to_string(&data).unwrap().replace(",PrivateTest", ",PublicTest");
+    std::fs::write(&data, text).unwrap();
+    let run_dir = dir.path().join("run");
+    let (data, run_s, teacher) = (data.to_str().unwrap(), run_dir.to_str().unwrap(), second.to_str().unwrap());
+    let mut base = vec!["train", "--data", data, "--run-dir", run_s, "--init", "shipped", "--teacher", "shipped", "--teacher", teacher];
+    base.extend("--epochs 1 --batch-size 32 --lr 0.001".split(' '));
+
+    let o = run(&[&base[..], &["--plan-only"]].concat());
+    assert_eq!(o.status.code(), Some(0));
+    let options: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("options.json")).unwrap()).unwrap();
+    let teachers = options["distill"]["teachers"].as_array().unwrap();
+    assert_eq!(teachers.len(), 2);
+    assert!(teachers[0].as_str().unwrap().starts_with("sldcnn-fer2013@") && teachers[1].as_str().unwrap().starts_with("best@"), "{teachers:?}");
+    assert_eq!(options["distill"]["temperature"], 3.0);
+    assert_eq!(std::fs::metadata(run_dir.join("soft-targets.f32")).unwrap().len(), 96 * 7 * 4);
+    assert!(run_dir.join("init/model.bpk").is_file() && run_dir.join("init/config.json").is_file());
+    assert!(shipped.join("config.json").is_file());
+
+    let o = run(&base);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("using the soft targets stored"));
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 2, "{metrics}");
+    assert!(run_dir.join("best/model.bpk").is_file());
+
+    let o = run(&[&base[..], &["--distill-temperature", "2"]].concat());
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("other teachers, temperature"), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -24,12 +24,17 @@ pub struct LossConfig {
     pub lambda: f32,
     /// Label smoothing α for the cross-entropy (None or 0 = none).
     pub label_smoothing: Option<f32>,
+    /// Distillation as (weight α, temperature T): the loss becomes
+    /// `(1 − α)·CE + α·KD + λ·PE` with KD from [`super::distill::distillation_loss`].
+    pub distill: Option<(f32, f32)>,
 }
 
 /// A computed loss.
 pub struct JointLoss {
-    /// `CE + λ·PE`, the value to differentiate.
+    /// `CE + λ·PE` (with distillation `(1 − α)·CE + α·KD + λ·PE`), the value to differentiate.
     pub total: Tensor<1>,
+    /// Its value.
+    pub value: f32,
     /// Cross-entropy part (mean over the batch).
     pub ce: f32,
     /// Penalty part before λ.
@@ -63,17 +68,25 @@ pub fn intra_class_penalty(features: Tensor<2>, targets: Tensor<1, Int>) -> Tens
     (dist - r2).clamp_min(0.0).mean() * 0.5
 }
 
-/// `CE + λ·PE`.
-pub fn joint_loss(logits: Tensor<2>, features: Tensor<2>, targets: Tensor<1, Int>, cfg: &LossConfig) -> JointLoss {
+/// `CE + λ·PE`, or with `soft` targets (`[b, 7]`) and [`LossConfig::distill`]
+/// `(1 − α)·CE + α·KD + λ·PE`.
+pub fn joint_loss(logits: Tensor<2>, features: Tensor<2>, targets: Tensor<1, Int>, soft: Option<Tensor<2>>, cfg: &LossConfig) -> JointLoss {
     let device = logits.device();
-    let ce = CrossEntropyLossConfig::new().with_smoothing(cfg.label_smoothing.filter(|&a| a > 0.0)).init(&device).forward(logits, targets.clone());
+    let ce = CrossEntropyLossConfig::new().with_smoothing(cfg.label_smoothing.filter(|&a| a > 0.0)).init(&device).forward(logits.clone(), targets.clone());
     let ce_value: f32 = ce.clone().into_scalar();
-    if cfg.lambda == 0.0 {
-        return JointLoss { total: ce, ce: ce_value, pe: 0.0 };
-    }
-    let pe = intra_class_penalty(features, targets);
-    let pe_value: f32 = pe.clone().into_scalar();
-    JointLoss { total: ce + pe * cfg.lambda, ce: ce_value, pe: pe_value }
+    let supervised = match (soft, cfg.distill) {
+        (Some(q), Some((weight, temperature))) => ce * (1.0 - weight) + super::distill::distillation_loss(logits, q, temperature) * weight,
+        _ => ce,
+    };
+    let (total, pe_value) = if cfg.lambda == 0.0 {
+        (supervised, 0.0)
+    } else {
+        let pe = intra_class_penalty(features, targets);
+        let pe_value: f32 = pe.clone().into_scalar();
+        (supervised + pe * cfg.lambda, pe_value)
+    };
+    let value: f32 = total.clone().into_scalar();
+    JointLoss { total, value, ce: ce_value, pe: pe_value }
 }
 
 #[cfg(test)]
@@ -125,9 +138,26 @@ mod tests {
         let logits = Tensor::<2>::from_data(TensorData::from([[2.0f32, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]), &device);
         let f = Tensor::<2>::zeros([1, 4], &device);
         let t = Tensor::<1, Int>::from_data(TensorData::from([0i64]), &device);
-        let l = joint_loss(logits, f, t, &LossConfig { lambda: 0.0, label_smoothing: None });
+        let l = joint_loss(logits, f, t, None, &LossConfig { lambda: 0.0, label_smoothing: None, distill: None });
         let want = -(2.0f32.exp() / (2.0f32.exp() + 6.0)).ln();
         assert!((l.ce - want).abs() < 1e-5);
         assert_eq!(l.pe, 0.0);
+    }
+
+    #[test]
+    fn distillation_mixes_the_label_and_the_soft_target_terms() {
+        let device = Device::default();
+        let logits = || Tensor::<2>::from_data(TensorData::from([[2.0f32, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]]), &device);
+        let f = Tensor::<2>::zeros([1, 4], &device);
+        let t = Tensor::<1, Int>::from_data(TensorData::from([0i64]), &device);
+        let q = Tensor::<2>::from_data(TensorData::from([[0.1f32, 0.1, 0.1, 0.1, 0.1, 0.1, 0.4]]), &device);
+        let cfg = LossConfig { lambda: 0.0, label_smoothing: None, distill: Some((0.7, 2.0)) };
+        let l = joint_loss(logits(), f.clone(), t.clone(), Some(q.clone()), &cfg);
+        let kd: f32 = super::super::distill::distillation_loss(logits(), q, 2.0).into_scalar();
+        assert!(kd > 0.0);
+        assert!((l.value - (0.3 * l.ce + 0.7 * kd)).abs() < 1e-5, "{} vs {}", l.value, 0.3 * l.ce + 0.7 * kd);
+        // Without targets the term is absent.
+        let plain = joint_loss(logits(), f, t, None, &cfg);
+        assert!((plain.value - plain.ce).abs() < 1e-6);
     }
 }

@@ -15,12 +15,16 @@
 //! started with: resuming with other values (a longer `--epochs` included, which would restart
 //! the learning-rate schedule warm) is refused.
 //!
+//! With `distill` options the loss adds a distillation term towards the teachers' soft targets,
+//! which the caller stores in the run directory first ([`distill::SoftTargets`]).
+//!
 //! With `ema-decay` > 0 an exponential moving average of the weights ([`ema`]) is kept beside
 //! them (`RUN/checkpoint/ema.bpk`); validation, selection of `RUN/best` and the returned
 //! report then use the averaged weights.
 
 pub mod augment;
 pub mod crossval;
+pub mod distill;
 pub mod ema;
 pub mod loss;
 
@@ -37,6 +41,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom as _;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Sldcnn, SldcnnConfig};
@@ -45,6 +50,7 @@ use super::{Classifier, ComputeDevice, ModelInfo, burn_device};
 use crate::dataset::Dataset;
 use crate::evaluate::EvalReport;
 use augment::{AugmentConfig, augment_into};
+use distill::{DistillOptions, SoftTargets};
 use loss::{LossConfig, joint_loss};
 
 /// Errors of a training run.
@@ -125,6 +131,9 @@ pub struct TrainOptions {
     /// selection (0 = off; 0.999 averages over about 1,000 steps).
     #[serde(default)]
     pub ema_decay: f64,
+    /// Distillation from teachers' soft targets (None = off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<DistillOptions>,
 }
 
 impl TrainOptions {
@@ -148,6 +157,7 @@ impl TrainOptions {
             checkpoint_every: 100,
             random_erasing: 0.0,
             ema_decay: 0.0,
+            distill: None,
         }
     }
 
@@ -324,6 +334,7 @@ pub fn train_from(
             opts.ema_decay, opts.random_erasing
         )));
     }
+    let soft = soft_targets(&opts, train_set.len(), run_dir)?;
     if train_set.side != opts.model.input_size {
         return Err(TrainError::Options(format!("images are {0}×{0} but the model expects {1}×{1}", train_set.side, opts.model.input_size)));
     }
@@ -377,7 +388,8 @@ pub fn train_from(
     let px = side * side;
     let steps_per_epoch = train_set.len().div_ceil(opts.batch_size);
     let total_steps = steps_per_epoch * opts.epochs;
-    let loss_cfg = LossConfig { lambda: opts.lambda, label_smoothing: Some(opts.label_smoothing) };
+    let loss_cfg =
+        LossConfig { lambda: opts.lambda, label_smoothing: Some(opts.label_smoothing), distill: opts.distill.as_ref().map(|d| (d.weight, d.temperature)) };
     let aug = if opts.augment { AugmentConfig::default() } else { AugmentConfig::none() };
     let metrics_path = run_dir.join("metrics.csv");
     let mut last_report = None;
@@ -405,17 +417,13 @@ pub fn train_from(
         for step in state.step..steps_per_epoch {
             let idx = &order[step * opts.batch_size..((step + 1) * opts.batch_size).min(order.len())];
             let n = idx.len();
-            let mut rng = SmallRng::seed_from_u64(opts.seed.wrapping_add((epoch * steps_per_epoch + step) as u64 * 7919));
-            let mut labels = Vec::with_capacity(n);
-            for (k, &i) in idx.iter().enumerate() {
-                augment_into(train_set.image(i), side, &aug, &mut rng, &mut buf[k * px..(k + 1) * px]);
-                augment::random_erase(&mut buf[k * px..(k + 1) * px], side, opts.random_erasing, &mut rng);
-                labels.push(train_set.labels[i].index() as i64);
-            }
+            let labels: Vec<i64> = idx.iter().map(|&i| train_set.labels[i].index() as i64).collect();
+            augment_batch(train_set, idx, &aug, &opts, (epoch * steps_per_epoch + step) as u64, &mut buf[..n * px]);
             let (x, y) = batch_tensors(buf[..n * px].to_vec(), labels.clone(), side, &ad);
+            let targets = soft.as_ref().map(|s| Tensor::<2>::from_data(TensorData::new(s.batch(idx), [n, distill::CLASSES]), &ad));
             let out = model.forward_all(x);
             let pred: Vec<i64> = out.logits.clone().argmax(1).into_data().convert::<i64>().try_into_vec().unwrap_or_default();
-            let l = joint_loss(out.logits, out.features, y, &loss_cfg);
+            let l = joint_loss(out.logits, out.features, y, targets, &loss_cfg);
             let lr = lr_at(&opts, epoch * steps_per_epoch + step, total_steps, steps_per_epoch);
             let grads = GradientsParams::from_grads(l.total.backward(), &model);
             model = optim.step(lr, model, grads);
@@ -423,7 +431,7 @@ pub fn train_from(
                 ema.update(&model, (epoch * steps_per_epoch + step) as u64);
             }
 
-            sums.loss += f64::from(l.ce + opts.lambda * l.pe) * n as f64;
+            sums.loss += f64::from(l.value) * n as f64;
             sums.ce += f64::from(l.ce) * n as f64;
             sums.pe += f64::from(l.pe) * n as f64;
             sums.correct += pred.iter().zip(&labels).filter(|(a, b)| a == b).count() as u64;
@@ -486,6 +494,34 @@ pub fn train_from(
     Ok(last_report)
 }
 
+/// The stored soft targets the options ask for (None without distillation).
+fn soft_targets(opts: &TrainOptions, images: usize, run_dir: &Path) -> Result<Option<SoftTargets>, TrainError> {
+    let Some(d) = &opts.distill else { return Ok(None) };
+    d.validate().map_err(TrainError::Options)?;
+    match SoftTargets::read(run_dir)? {
+        Some(s) if s.matches(d, images) => Ok(Some(s)),
+        _ => Err(TrainError::Options(format!(
+            "{} holds no soft targets of teachers {} at temperature {} for {images} images (`fer-batch train --teacher …` computes them)",
+            run_dir.display(),
+            d.teachers.join(", "),
+            d.temperature
+        ))),
+    }
+}
+
+/// Augments the training images `idx` into `out` (`idx.len()` images), in parallel. Each
+/// image's random stream is a function of (seed, global step, position in the batch), so a
+/// resumed run repeats it whatever the number of threads.
+fn augment_batch(set: &Dataset, idx: &[usize], aug: &AugmentConfig, opts: &TrainOptions, global_step: u64, out: &mut [f32]) {
+    let side = set.side;
+    let step_seed = opts.seed.wrapping_add(global_step.wrapping_mul(7919));
+    out.par_chunks_mut(side * side).zip(idx.par_iter()).enumerate().for_each(|(k, (dst, &i))| {
+        let mut rng = SmallRng::seed_from_u64(step_seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        augment_into(set.image(i), side, aug, &mut rng, dst);
+        augment::random_erase(dst, side, opts.random_erasing, &mut rng);
+    });
+}
+
 fn save_checkpoint(dir: &Path, model: &Sldcnn, ema: Option<&ema::Ema>, optim: &ModuleOptimizer, state: &CheckpointState) -> Result<(), TrainError> {
     // Weights and optimiser first, state last: a state file always points at complete files
     // of at least its own progress.
@@ -545,6 +581,7 @@ mod tests {
             checkpoint_every: 1,
             random_erasing: 0.0,
             ema_decay: 0.0,
+            distill: None,
         }
     }
 
@@ -659,6 +696,45 @@ mod tests {
         assert_eq!(averaged.confusion, report.confusion);
         let diff = avg_scores.iter().zip(&raw_scores).flat_map(|(a, b)| a.0.iter().zip(b.0.iter()).map(|(x, y)| (x - y).abs())).fold(0f32, f32::max);
         assert!(diff > 1e-4, "the average should differ from the last step's weights");
+    }
+
+    /// Distillation is refused without stored targets; with them, and the labels' weight at 0,
+    /// the student learns what the targets say even from swapped labels.
+    #[test]
+    fn a_student_follows_stored_soft_targets_over_its_labels() {
+        let ds = toy(32);
+        let mut swapped = ds.clone();
+        for l in &mut swapped.labels {
+            *l = if *l == Expression::Happy { Expression::Sad } else { Expression::Happy };
+        }
+        // Targets that know the true class (0.9 on it), as a trained teacher's would.
+        let probs: Vec<f32> = ds.labels.iter().flat_map(|l| (0..7).map(move |c| if c == l.index() { 0.9 } else { 0.1 / 6.0 })).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let distill = DistillOptions { teachers: vec!["hand@0".into()], temperature: 2.0, weight: 1.0 };
+        let opts = TrainOptions { epochs: 8, seed: 5, lambda: 0.0, distill: Some(distill), ..tiny_opts() };
+        let err = train(&swapped, &ds, opts.clone(), dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        assert!(err.contains("no soft targets"), "{err}");
+        SoftTargets::from_probs(vec!["hand@0".into()], 2.0, probs).write(dir.path()).unwrap();
+        let report = train(&swapped, &ds, opts, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap().unwrap();
+        assert!(report.accuracy > 0.9, "the student should follow the targets, not the swapped labels: {}", report.accuracy);
+    }
+
+    /// The parallel augmentation is a pure function of (seed, step, position in the batch).
+    #[test]
+    fn batch_augmentation_repeats_for_the_same_step_only() {
+        let ds = toy(8);
+        let opts = TrainOptions { augment: true, random_erasing: 0.5, ..tiny_opts() };
+        let aug = AugmentConfig::default();
+        let run = |step: u64, idx: &[usize]| {
+            let mut out = vec![0f32; idx.len() * 256];
+            augment_batch(&ds, idx, &aug, &opts, step, &mut out);
+            out
+        };
+        let idx = [3, 1, 4, 0];
+        assert_eq!(run(7, &idx), run(7, &idx));
+        assert_ne!(run(7, &idx), run(8, &idx));
+        // Image 1 at position 1: the same whatever the rest of the batch.
+        assert_eq!(run(7, &idx)[256..512], run(7, &[5, 1])[256..512]);
     }
 
     #[test]
