@@ -26,12 +26,14 @@ part="${1:?usage: gpu-train.sh pack [RUN] | train | unpack DIR RUN}"
 case "$part" in
 pack)
   data="${FER_SHARED_DATA:-../shared/data}"
+  # Built in target/ beside the default build, whose dependencies it shares (Cargo.toml unifies
+  # the features); only the example is linked, so target/release/fer-batch stays the default one.
   if [ "${FER_BUNDLE_PROFILE:-release}" = dev ]; then
-    bash scripts/torch-env.sh cargo build --features cuda --example gpu_train
-    bin=target/cuda/debug/examples/gpu_train
+    CARGO_TARGET_DIR="$PWD/target" bash scripts/torch-env.sh cargo build --features cuda --example gpu_train
+    bin=target/debug/examples/gpu_train
   else
-    bash scripts/torch-env.sh cargo build --release --features cuda --example gpu_train
-    bin=target/cuda/release/examples/gpu_train
+    CARGO_TARGET_DIR="$PWD/target" bash scripts/torch-env.sh cargo build --release --features cuda --example gpu_train
+    bin=target/release/examples/gpu_train
   fi
   exclude="$(git rev-parse --git-path info/exclude)"
   grep -qx "/.gpu-train/" "$exclude" 2>/dev/null || echo "/.gpu-train/" >> "$exclude"
