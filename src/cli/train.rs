@@ -9,7 +9,7 @@ use crate::classify::model::{Attention, GrowthRate, SldcnnConfig};
 use crate::classify::train::distill::{DistillOptions, SoftTargets};
 use crate::classify::train::{OptimizerKind, TrainEvent, TrainOptions, train_from};
 use crate::classify::weights::ModelArtifact;
-use crate::classify::{Classifier, ComputeDevice};
+use crate::classify::{Classifier, ComputeDevice, ExpressionScores};
 use crate::dataset::Dataset;
 use crate::dataset::Split;
 
@@ -95,7 +95,8 @@ fn distillation(a: &TrainArgs, train_set: &Dataset) -> anyhow::Result<Option<Dis
     );
     let classifiers = teachers.iter().map(|t| Classifier::new(t, ComputeDevice::Cpu)).collect::<Result<Vec<_>, _>>()?;
     let soft = SoftTargets::compute(classifiers, train_set, opts.temperature)?;
-    let agree = (0..soft.len()).filter(|&i| argmax(soft.target(i)) == train_set.labels[i].index()).count();
+    let label = |i: usize| soft.target(i).try_into().map(|p| ExpressionScores(p).label()).ok();
+    let agree = (0..soft.len()).filter(|&i| label(i) == Some(train_set.labels[i])).count();
     eprintln!("the teachers' soft targets agree with {:.2}% of the training labels", 100.0 * agree as f64 / soft.len().max(1) as f64);
     soft.write(&a.run_dir)?;
     Ok(Some(opts))
@@ -115,10 +116,6 @@ fn plan(run_dir: &std::path::Path, opts: &TrainOptions, init: Option<&ModelArtif
         if init.is_some() { ", init/" } else { "" }
     );
     Ok(Status::Success)
-}
-
-fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().fold((0, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best }).0
 }
 
 pub(super) fn run(a: TrainArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
