@@ -140,6 +140,9 @@ pub enum ClassifyError {
     /// The model could not be loaded.
     #[error(transparent)]
     Weights(#[from] WeightsError),
+    /// The models given cannot form an ensemble.
+    #[error("cannot average these models: {0}")]
+    Ensemble(String),
     /// The requested device is not available in this build or on this machine.
     #[error("device {device} is not available: {reason}")]
     Device {
@@ -279,9 +282,13 @@ impl Engine {
     }
 }
 
+/// What `--model` names to mean the model shipped in the binary.
+pub const SHIPPED: &str = "shipped";
+
 /// A loaded network ready for inference.
 pub struct Classifier {
-    engine: Engine,
+    /// One engine per network; an ensemble ([`Classifier::averaging`]) has several.
+    engines: Vec<Engine>,
     info: ModelInfo,
     tta: Tta,
 }
@@ -299,7 +306,7 @@ impl Classifier {
             config: artifact.config.clone(),
             parameters: model.num_params(),
         };
-        Ok(Self { engine: Engine::new(model, device, dev, &artifact.config)?, info, tta: Tta::None })
+        Ok(Self { engines: vec![Engine::new(model, device, dev, &artifact.config)?], info, tta: Tta::None })
     }
 
     /// A randomly initialised network (reported as untrained), for tests and before training.
@@ -315,14 +322,54 @@ impl Classifier {
             parameters: model.num_params(),
             config,
         };
-        Ok(Self { engine: Engine::new(model, device, dev, &info.config)?, info, tta: Tta::None })
+        Ok(Self { engines: vec![Engine::new(model, device, dev, &info.config)?], info, tta: Tta::None })
     }
 
     /// The classifier the command-line flags ask for: random weights with `untrained` (tests
-    /// only), else the model in `dir` or the shipped one; with test-time augmentation `tta`.
-    pub fn load(dir: Option<&std::path::Path>, untrained: bool, device: ComputeDevice, tta: Tta) -> Result<Self, ClassifyError> {
-        let c = if untrained { Self::untrained(SldcnnConfig::compact(20), 0, device)? } else { Self::new(&weights::ModelArtifact::load(dir)?, device)? };
-        Ok(c.with_tta(tta))
+    /// only), else the shipped model when `models` is empty, else the models named (directories,
+    /// or `shipped`), averaged ([`Classifier::averaging`]) when there are several; with
+    /// test-time augmentation `tta`.
+    pub fn load(models: &[std::path::PathBuf], untrained: bool, device: ComputeDevice, tta: Tta) -> Result<Self, ClassifyError> {
+        if untrained {
+            return Ok(Self::untrained(SldcnnConfig::compact(20), 0, device)?.with_tta(tta));
+        }
+        let shipped = [std::path::PathBuf::from(SHIPPED)];
+        let models = if models.is_empty() { &shipped[..] } else { models };
+        let members = models
+            .iter()
+            .map(|m| Self::new(&weights::ModelArtifact::load(Some(m.as_path()).filter(|p| *p != std::path::Path::new(SHIPPED)))?, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::averaging(members)?.with_tta(tta))
+    }
+
+    /// An ensemble: every view of a crop goes through each member and all their probabilities
+    /// are averaged. The first member's test-time augmentation becomes the ensemble's
+    /// ([`Classifier::with_tta`] changes it for all). Costs the sum of the members. The members must take the same input size; the ensemble reports the
+    /// members' ids joined by `+`, a hash over their hashes and the sum of their parameters.
+    pub fn averaging(members: Vec<Classifier>) -> Result<Self, ClassifyError> {
+        let Some(first) = members.first() else {
+            return Err(ClassifyError::Ensemble("an ensemble needs at least one model".into()));
+        };
+        if members.len() == 1 {
+            return Ok(members.into_iter().next().expect("one member"));
+        }
+        let (side, tta) = (first.input_size(), first.tta);
+        if let Some(m) = members.iter().find(|m| m.input_size() != side) {
+            return Err(ClassifyError::Ensemble(format!("{} takes {}-pixel crops, {} takes {side}", m.info.id, m.input_size(), first.info.id)));
+        }
+        let mut hash = blake3::Hasher::new();
+        members.iter().for_each(|m| {
+            hash.update(m.info.hash.as_bytes());
+        });
+        let info = ModelInfo {
+            id: members.iter().map(|m| m.info.id.as_str()).collect::<Vec<_>>().join("+"),
+            hash: hash.finalize().to_hex().to_string(),
+            source: members.iter().map(|m| m.info.source.as_str()).collect::<Vec<_>>().join(" + "),
+            trained: members.iter().all(|m| m.info.trained),
+            config: first.info.config.clone(),
+            parameters: members.iter().map(|m| m.info.parameters).sum(),
+        };
+        Ok(Self { engines: members.into_iter().flat_map(|m| m.engines).collect(), info, tta })
     }
 
     /// Classify these views of each crop and average their probabilities (test-time
@@ -386,10 +433,28 @@ impl Classifier {
         Ok(out)
     }
 
-    /// Softmax probabilities for `count` normalised images laid out in `data`.
+    /// Softmax probabilities for `count` normalised images laid out in `data`: each network's,
+    /// averaged over the networks of an ensemble.
     fn probabilities(&self, data: &[f32], count: usize) -> Vec<ExpressionScores> {
+        let mut probs = self.engine_probabilities(&self.engines[0], data, count);
+        for engine in &self.engines[1..] {
+            for (p, q) in probs.iter_mut().zip(self.engine_probabilities(engine, data, count)) {
+                for (a, b) in p.0.iter_mut().zip(q.0) {
+                    *a += b;
+                }
+            }
+        }
+        let n = self.engines.len() as f32;
+        if n > 1.0 {
+            probs.iter_mut().flat_map(|p| p.0.iter_mut()).for_each(|a| *a /= n);
+        }
+        probs
+    }
+
+    /// Softmax probabilities of one network.
+    fn engine_probabilities(&self, engine: &Engine, data: &[f32], count: usize) -> Vec<ExpressionScores> {
         let side = self.input_size();
-        let values: Vec<f32> = match &self.engine {
+        let values: Vec<f32> = match engine {
             Engine::Burn { model, device } => {
                 let input = Tensor::<4>::from_data(TensorData::new(data.to_vec(), [count, 1, side, side]), device);
                 let logits = model.forward(input); // [count, 7]
@@ -498,6 +563,39 @@ mod tests {
     }
 
     #[test]
+    fn an_ensemble_averages_its_members_and_sums_their_size() {
+        let small = |seed| {
+            let mut cfg = SldcnnConfig::compact(12);
+            cfg.growth_rate = 4.into();
+            cfg.stem_channels = 8;
+            Classifier::untrained(cfg, seed, ComputeDevice::Cpu).unwrap()
+        };
+        let crops = varied_crops(5);
+        let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
+        let (a, b) = (small(1).classify(&refs, 2).unwrap(), small(2).classify(&refs, 2).unwrap());
+        assert!(max_abs_diff(&a, &b) > 1e-4, "two seeds, two different networks");
+        let ens = Classifier::averaging(vec![small(1), small(2)]).unwrap();
+        assert_eq!(ens.info().id, "untrained@seed-1+untrained@seed-2");
+        assert_eq!(ens.info().parameters, 2 * small(1).info().parameters);
+        assert!(!ens.info().trained);
+        let mean = |a: &[ExpressionScores], b: &[ExpressionScores]| -> Vec<ExpressionScores> {
+            a.iter().zip(b).map(|(p, q)| ExpressionScores(std::array::from_fn(|k| (p.0[k] + q.0[k]) / 2.0))).collect()
+        };
+        assert!(max_abs_diff(&ens.classify(&refs, 3).unwrap(), &mean(&a, &b)) < 1e-6);
+        // With flip TTA: the mean over both members of both views.
+        let (fa, fb) = (small(1).with_tta(Tta::Flip).classify(&refs, 2).unwrap(), small(2).with_tta(Tta::Flip).classify(&refs, 2).unwrap());
+        assert!(max_abs_diff(&ens.with_tta(Tta::Flip).classify(&refs, 2).unwrap(), &mean(&fa, &fb)) < 1e-6);
+        // One member is that member; none, or members of different input sizes, are errors.
+        assert_eq!(Classifier::averaging(vec![small(3)]).unwrap().info().id, "untrained@seed-3");
+        assert!(Classifier::averaging(vec![]).is_err());
+        let mut big = SldcnnConfig::compact(12);
+        big.input_size = 64;
+        let other = Classifier::untrained(big, 4, ComputeDevice::Cpu).unwrap();
+        let err = Classifier::averaging(vec![small(1), other]).err().unwrap().to_string();
+        assert!(err.contains("64-pixel"), "{err}");
+    }
+
+    #[test]
     fn device_names_parse() {
         assert_eq!("cpu".parse::<ComputeDevice>(), Ok(ComputeDevice::Cpu));
         assert_eq!("cuda:1".parse::<ComputeDevice>(), Ok(ComputeDevice::Cuda(1)));
@@ -531,6 +629,17 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+
+    /// Switches the CPU engines of `c` to instruction set `isa`.
+    fn use_isa(c: &mut Classifier, isa: sldcnn_cpu::Isa) {
+        c.engines = std::mem::take(&mut c.engines)
+            .into_iter()
+            .map(|e| match e {
+                Engine::Native(net) => Engine::Native(Box::new((*net).with_isa(isa))),
+                burn => burn,
+            })
+            .collect();
     }
 
     fn max_abs_diff(a: &[ExpressionScores], b: &[ExpressionScores]) -> f32 {
@@ -570,11 +679,9 @@ mod tests {
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
         let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
         let mut engine = Classifier::new(&art, ComputeDevice::Cpu).unwrap();
-        assert!(matches!(engine.engine, Engine::Native(_)), "cpu must use the CPU engine");
+        assert!(matches!(engine.engines[..], [Engine::Native(_)]), "cpu must use the CPU engine");
         for isa in sldcnn_cpu::Isa::available() {
-            if let Engine::Native(net) = engine.engine {
-                engine.engine = Engine::Native(Box::new((*net).with_isa(isa)));
-            }
+            use_isa(&mut engine, isa);
             let cpu = engine.classify(&refs, 16).unwrap();
             let max_diff = max_abs_diff(&flex, &cpu);
             assert!(max_diff < 1e-4, "{isa:?}: CPU engine and flex differ by {max_diff}");
@@ -606,9 +713,9 @@ mod tests {
                 // One network (burn's RNG is shared by parallel tests, so two inits could differ),
                 // run by burn and by the CPU engine.
                 let flex = Classifier::untrained(cfg.clone(), 9, ComputeDevice::Flex).unwrap();
-                let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
+                let Engine::Burn { model, device } = &flex.engines[0] else { panic!("flex must run on burn") };
                 let cpu = Classifier {
-                    engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                    engines: vec![Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap()],
                     info: flex.info.clone(),
                     tta: Tta::None,
                 };
@@ -636,17 +743,15 @@ mod tests {
             };
             cfg.validate().unwrap();
             let flex = Classifier::untrained(cfg.clone(), 13, ComputeDevice::Flex).unwrap();
-            let Engine::Burn { model, device } = &flex.engine else { panic!("flex must run on burn") };
+            let Engine::Burn { model, device } = &flex.engines[0] else { panic!("flex must run on burn") };
             let mut cpu = Classifier {
-                engine: Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap(),
+                engines: vec![Engine::new((**model).clone(), ComputeDevice::Cpu, device.clone(), &cfg).unwrap()],
                 info: flex.info.clone(),
                 tta: Tta::None,
             };
             let expected = flex.classify(&refs, 4).unwrap();
             for isa in sldcnn_cpu::Isa::available() {
-                if let Engine::Native(net) = cpu.engine {
-                    cpu.engine = Engine::Native(Box::new((*net).with_isa(isa)));
-                }
+                use_isa(&mut cpu, isa);
                 let diff = max_abs_diff(&expected, &cpu.classify(&refs, 4).unwrap());
                 assert!(diff < 1e-4, "{attention:?} bottleneck {bottleneck} {isa:?}: differ by {diff}");
             }

@@ -286,9 +286,11 @@ pub struct EvalArgs {
     /// FER+ votes file, for --labels ferplus.
     #[arg(long)]
     pub ferplus: Option<PathBuf>,
-    /// Model directory (config.json + model.bpk); default: the model shipped in the binary.
+    /// Model directory (config.json + model.bpk) or `shipped`; default: the model shipped in
+    /// the binary. Repeat it to evaluate an ensemble: each image goes through every model and
+    /// their probabilities are averaged.
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Vec<PathBuf>,
     /// Evaluate two models on the same images and test whether their accuracies differ
     /// (McNemar's test, also on the de-duplicated split). Each is a model directory or
     /// `shipped` (the model in the binary).
@@ -361,9 +363,11 @@ pub struct RunArgs {
     /// Faces per inference batch. Overrides classify.batch-size.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Expression model directory (config.json + model.bpk); default: the model shipped in the binary.
+    /// Expression model directory (config.json + model.bpk) or `shipped`; default: the model
+    /// shipped in the binary. Repeat it for an ensemble: every face goes through each model and
+    /// their probabilities are averaged (costs the sum of the models).
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Vec<PathBuf>,
     /// Use a randomly initialised network instead of trained weights (testing only; reported in the outputs).
     #[arg(long, conflicts_with = "model")]
     pub untrained: bool,
@@ -426,9 +430,10 @@ pub struct ClassifyArgs {
     /// Image files (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// Expression model directory; default: the model shipped in the binary.
+    /// Expression model directory or `shipped` (the default); repeat it for an ensemble that
+    /// averages the models' probabilities.
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: Vec<PathBuf>,
     /// Use a randomly initialised network (testing only).
     #[arg(long, conflicts_with = "model")]
     pub untrained: bool,

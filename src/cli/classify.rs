@@ -15,7 +15,7 @@ use crate::imageops::GrayView;
 use crate::render::{FaceOverlay, draw_faces};
 
 pub(super) fn run(a: ClassifyArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let classifier = crate::classify::Classifier::load(a.model.as_deref(), a.untrained, a.device, crate::classify::Tta::flip_if(a.tta))?;
+    let classifier = crate::classify::Classifier::load(&a.model, a.untrained, a.device, crate::classify::Tta::flip_if(a.tta))?;
     let base = DetectSettings::for_detector(a.detector);
     let detect = DetectSettings { min_face_px: a.min_face, min_score: a.min_score.unwrap_or(base.min_score), max_pixels: 8_000_000, ..base };
     let mut detector = DetectorModel::embedded(a.detector)?.detector(&detect)?;

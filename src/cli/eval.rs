@@ -1,18 +1,17 @@
 //! `fer-batch eval`: one model's scores on a FER2013 split, or two models compared.
 //!
-//! In: the FER2013 CSV (and FER+ votes for `--labels ferplus`), one model (`--model`) or two
-//! (`--compare A B`). Out on stdout: accuracy and macro-F1 with 95% intervals, per-class
+//! In: the FER2013 CSV (and FER+ votes for `--labels ferplus`), one model (`--model`; an
+//! ensemble averaging its members' probabilities when repeated) or two (`--compare A B`). Out on stdout: accuracy and macro-F1 with 95% intervals, per-class
 //! metrics and the confusion matrix; the same scores on the split without the rows whose
 //! pixels exactly equal a Training row's (the count removed is printed); with `--compare`,
 //! McNemar's test on both. `--json` writes the same as JSON.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use super::Status;
 use super::args::{EvalArgs, GlobalArgs, LabelSource};
-use crate::classify::weights::ModelArtifact;
 use crate::classify::{Classifier, Expression};
 use crate::dataset::{self, Dataset, Split};
 use crate::evaluate::stats::{McNemar, McNemarMethod};
@@ -110,14 +109,8 @@ impl ModelResult {
     }
 }
 
-/// `shipped` is the model in the binary; anything else is a model directory.
-fn artifact(spec: Option<&Path>) -> anyhow::Result<ModelArtifact> {
-    let dir = spec.filter(|p| *p != Path::new("shipped"));
-    Ok(ModelArtifact::load(dir)?)
-}
-
-fn evaluate_model(spec: Option<&Path>, a: &EvalArgs, data: &Data) -> anyhow::Result<ModelResult> {
-    let classifier = Classifier::new(&artifact(spec)?, a.device)?.with_tta(a.tta);
+fn evaluate_model(specs: &[PathBuf], a: &EvalArgs, data: &Data) -> anyhow::Result<ModelResult> {
+    let classifier = Classifier::load(specs, false, a.device, a.tta)?;
     let t0 = std::time::Instant::now();
     let predicted = predict(&classifier, &data.set, a.batch_size)?;
     let images_per_s = data.set.len() as f64 / t0.elapsed().as_secs_f64().max(1e-9);
@@ -141,11 +134,11 @@ fn mcnemar_line(t: &McNemar) -> String {
 
 pub(super) fn run(a: EvalArgs, _g: &GlobalArgs) -> anyhow::Result<Status> {
     let data = Data::load(&a)?;
-    let specs: Vec<Option<PathBuf>> = match &a.compare {
-        Some(pair) => pair.iter().cloned().map(Some).collect(),
+    let specs: Vec<Vec<PathBuf>> = match &a.compare {
+        Some(pair) => pair.iter().map(|p| vec![p.clone()]).collect(),
         None => vec![a.model.clone()],
     };
-    let results = specs.iter().map(|s| evaluate_model(s.as_deref(), &a, &data)).collect::<anyhow::Result<Vec<_>>>()?;
+    let results = specs.iter().map(|s| evaluate_model(s, &a, &data)).collect::<anyhow::Result<Vec<_>>>()?;
 
     println!("data: {} split {} ({:?} labels), TTA {}", a.data.display(), data.split.name(), a.labels, a.tta);
     let dedup_note = |n: usize| format!("de-duplicated {}: {n} rows with an exact pixel copy in Training removed", data.split.name());

@@ -88,6 +88,13 @@ fn eval_reports_intervals_deduplicated_scores_and_mcnemar() {
     assert_eq!(shift["tta"], "flip-shift");
     assert_eq!(shift["report"]["images"], 126);
 
+    // A repeated --model is an ensemble: the same model twice averages to the same predictions,
+    // under both ids, with twice the parameters.
+    let (stdout, ens) = eval_json(&["--data", data, "--model", model.to_str().unwrap(), "--model", "shipped"], &json);
+    assert_eq!(ens["report"], v["report"], "{stdout}");
+    assert_eq!(ens["parameters"].as_u64(), v["parameters"].as_u64().map(|p| 2 * p));
+    assert_eq!(ens["model"].as_str().unwrap().split('+').count(), 2, "{ens}");
+
     // The same weights from the directory and from the binary: no discordant pair at all.
     let (stdout, cmp) = eval_json(&["--data", data, "--compare", model.to_str().unwrap(), "shipped"], &json);
     let t = &cmp["comparison"]["mcnemar"];

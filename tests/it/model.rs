@@ -81,6 +81,37 @@ fn gpu_devices_need_the_cuda_build() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected cpu, flex, cuda, cuda:N or torch-cpu"));
 }
 
+/// `run --model A --model B` classifies every face with both models and averages them: the
+/// shipped model twice gives exactly the single model's probabilities, and the outputs name the
+/// ensemble (both ids, joined by `+`).
+#[test]
+fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
+    let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
+    if !model_args().is_empty() {
+        return; // no shipped model in this build
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut tables = Vec::new();
+    for models in [&[][..], &["--model", "shipped", "--model", "shipped"][..]] {
+        let out = dir.path().join(format!("m{}.parquet", models.len()));
+        let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "5"];
+        args.extend(models);
+        assert_eq!(run(&args).status.code(), Some(0));
+        tables.push(read_parquet(&out));
+    }
+    let id = |meta: &[(String, String)]| meta.iter().find(|(k, _)| k == "model_id").map(|(_, v)| v.clone()).unwrap();
+    let (single, ensemble) = (id(&tables[0].1), id(&tables[1].1));
+    assert!(single.starts_with("sldcnn-fer2013@"), "{single}");
+    assert_eq!(ensemble, format!("{single}+{single}"));
+    for c in CLASSES {
+        let (a, b) = (col_f64(&tables[0].0, &format!("p_{c}")), col_f64(&tables[1].0, &format!("p_{c}")));
+        assert!(a.len() >= 10, "the clip should give faces: {}", a.len());
+        assert_eq!(a, b, "p_{c}");
+    }
+    let o = run(&["run", clip.to_str().unwrap(), "--out", dir.path().join("x.parquet").to_str().unwrap(), "--model", "shipped", "--untrained"]);
+    assert_eq!(o.status.code(), Some(2), "--model and --untrained exclude each other");
+}
+
 /// The `cuda` build's code path (libtorch) gives the same per-face probabilities as the default
 /// backend on a real clip: the check a GPU run repeats with `--device cuda`.
 #[cfg(feature = "cuda")]

@@ -461,7 +461,8 @@ pub fn train_from(
             config: opts.model.clone(),
             parameters: model.num_params(),
         };
-        let classifier = Classifier { engine: super::Engine::Burn { model: Box::new(selected.clone()), device: base.clone() }, info, tta: super::Tta::None };
+        let classifier =
+            Classifier { engines: vec![super::Engine::Burn { model: Box::new(selected.clone()), device: base.clone() }], info, tta: super::Tta::None };
         let report = crate::evaluate::evaluate(&classifier, val_set, 256)?;
         let best = report.accuracy > state.best_val_acc;
         if best {

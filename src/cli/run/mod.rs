@@ -108,7 +108,7 @@ pub(super) fn run(a: RunArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     }
 
     let target = Target::open(&a.out, a.force)?;
-    let classifier = Classifier::load(a.model.as_deref(), a.untrained, a.device, Tta::flip_if(settings.flip_tta))?;
+    let classifier = Classifier::load(&a.model, a.untrained, a.device, Tta::flip_if(settings.flip_tta))?;
     let info: ModelInfo = classifier.info().clone();
     warn_untrained(&info, g);
     let settings_json = serde_json::to_string(&settings)?;
