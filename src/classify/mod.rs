@@ -344,8 +344,9 @@ impl Classifier {
 
     /// An ensemble: every view of a crop goes through each member and all their probabilities
     /// are averaged. The first member's test-time augmentation becomes the ensemble's
-    /// ([`Classifier::with_tta`] changes it for all). Costs the sum of the members. The members must take the same input size; the ensemble reports the
-    /// members' ids joined by `+`, a hash over their hashes and the sum of their parameters.
+    /// ([`Classifier::with_tta`] changes it for all). Costs the sum of the members. The members
+    /// must take the same input size; the ensemble reports the members' ids joined by `+`, a
+    /// hash over their hashes and the sum of their parameters.
     pub fn averaging(members: Vec<Classifier>) -> Result<Self, ClassifyError> {
         let Some(first) = members.first() else {
             return Err(ClassifyError::Ensemble("an ensemble needs at least one model".into()));
@@ -410,25 +411,13 @@ impl Classifier {
             for c in chunk {
                 preprocess::normalize_into(c, &mut buf);
             }
-            let views = self.tta.views();
-            let mut probs = self.probabilities(&buf, chunk.len());
-            for &(mirrored, dx, dy) in &views[1..] {
-                let view = view_of(&buf, side, mirrored, dx, dy);
-                for (p, v) in probs.iter_mut().zip(self.probabilities(&view, chunk.len())) {
-                    for (a, b) in p.0.iter_mut().zip(v.0) {
-                        *a += b;
-                    }
+            out.extend(mean_scores(self.tta.views().iter().map(|&(mirrored, dx, dy)| {
+                if (mirrored, dx, dy) == (false, 0, 0) {
+                    self.probabilities(&buf, chunk.len())
+                } else {
+                    self.probabilities(&view_of(&buf, side, mirrored, dx, dy), chunk.len())
                 }
-            }
-            if views.len() > 1 {
-                let n = views.len() as f32;
-                for p in &mut probs {
-                    for a in &mut p.0 {
-                        *a /= n;
-                    }
-                }
-            }
-            out.extend(probs);
+            })));
         }
         Ok(out)
     }
@@ -436,19 +425,7 @@ impl Classifier {
     /// Softmax probabilities for `count` normalised images laid out in `data`: each network's,
     /// averaged over the networks of an ensemble.
     fn probabilities(&self, data: &[f32], count: usize) -> Vec<ExpressionScores> {
-        let mut probs = self.engine_probabilities(&self.engines[0], data, count);
-        for engine in &self.engines[1..] {
-            for (p, q) in probs.iter_mut().zip(self.engine_probabilities(engine, data, count)) {
-                for (a, b) in p.0.iter_mut().zip(q.0) {
-                    *a += b;
-                }
-            }
-        }
-        let n = self.engines.len() as f32;
-        if n > 1.0 {
-            probs.iter_mut().flat_map(|p| p.0.iter_mut()).for_each(|a| *a /= n);
-        }
-        probs
+        mean_scores(self.engines.iter().map(|engine| self.engine_probabilities(engine, data, count)))
     }
 
     /// Softmax probabilities of one network.
@@ -472,6 +449,30 @@ impl Classifier {
         };
         values.chunks(Expression::COUNT).map(ExpressionScores::from_logits).collect()
     }
+}
+
+/// The element-wise mean of equally long lists of scores (views of the same crops, or the
+/// members of an ensemble); empty when there are none.
+fn mean_scores(parts: impl Iterator<Item = Vec<ExpressionScores>>) -> Vec<ExpressionScores> {
+    let mut n = 0usize;
+    let mut sum: Vec<ExpressionScores> = Vec::new();
+    for part in parts {
+        if n == 0 {
+            sum = part;
+        } else {
+            for (p, q) in sum.iter_mut().zip(part) {
+                for (a, b) in p.0.iter_mut().zip(q.0) {
+                    *a += b;
+                }
+            }
+        }
+        n += 1;
+    }
+    if n > 1 {
+        let n = n as f32;
+        sum.iter_mut().flat_map(|p| p.0.iter_mut()).for_each(|a| *a /= n);
+    }
+    sum
 }
 
 /// Each `side × side` image of `data`, mirrored left–right if `mirrored`, then shifted `dx`
@@ -572,19 +573,25 @@ mod tests {
         };
         let crops = varied_crops(5);
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
-        let (a, b) = (small(1).classify(&refs, 2).unwrap(), small(2).classify(&refs, 2).unwrap());
+        // Each member is built once: burn's seeded initialisation draws from a generator that
+        // tests running in parallel share, so a second `small(1)` need not equal the first.
+        let (m1, m2) = (small(1), small(2));
+        let parameters = m1.info().parameters + m2.info().parameters;
+        let (a, b) = (m1.classify(&refs, 2).unwrap(), m2.classify(&refs, 2).unwrap());
         assert!(max_abs_diff(&a, &b) > 1e-4, "two seeds, two different networks");
-        let ens = Classifier::averaging(vec![small(1), small(2)]).unwrap();
-        assert_eq!(ens.info().id, "untrained@seed-1+untrained@seed-2");
-        assert_eq!(ens.info().parameters, 2 * small(1).info().parameters);
-        assert!(!ens.info().trained);
+        let (m1, m2) = (m1.with_tta(Tta::Flip), m2.with_tta(Tta::Flip));
+        let (fa, fb) = (m1.classify(&refs, 2).unwrap(), m2.classify(&refs, 2).unwrap());
         let mean = |a: &[ExpressionScores], b: &[ExpressionScores]| -> Vec<ExpressionScores> {
             a.iter().zip(b).map(|(p, q)| ExpressionScores(std::array::from_fn(|k| (p.0[k] + q.0[k]) / 2.0))).collect()
         };
-        assert!(max_abs_diff(&ens.classify(&refs, 3).unwrap(), &mean(&a, &b)) < 1e-6);
-        // With flip TTA: the mean over both members of both views.
-        let (fa, fb) = (small(1).with_tta(Tta::Flip).classify(&refs, 2).unwrap(), small(2).with_tta(Tta::Flip).classify(&refs, 2).unwrap());
-        assert!(max_abs_diff(&ens.with_tta(Tta::Flip).classify(&refs, 2).unwrap(), &mean(&fa, &fb)) < 1e-6);
+        // The first member's flip TTA is the ensemble's: the mean over both members of both views.
+        let ens = Classifier::averaging(vec![m1, m2]).unwrap();
+        assert_eq!(ens.tta(), Tta::Flip);
+        assert_eq!(ens.info().id, "untrained@seed-1+untrained@seed-2");
+        assert_eq!(ens.info().parameters, parameters);
+        assert!(!ens.info().trained);
+        assert!(max_abs_diff(&ens.classify(&refs, 2).unwrap(), &mean(&fa, &fb)) < 1e-6);
+        assert!(max_abs_diff(&ens.with_tta(Tta::None).classify(&refs, 3).unwrap(), &mean(&a, &b)) < 1e-6);
         // One member is that member; none, or members of different input sizes, are errors.
         assert_eq!(Classifier::averaging(vec![small(3)]).unwrap().info().id, "untrained@seed-3");
         assert!(Classifier::averaging(vec![]).is_err());
