@@ -335,10 +335,7 @@ impl Classifier {
         }
         let shipped = [std::path::PathBuf::from(SHIPPED)];
         let models = if models.is_empty() { &shipped[..] } else { models };
-        let members = models
-            .iter()
-            .map(|m| Self::new(&weights::ModelArtifact::load(Some(m.as_path()).filter(|p| *p != std::path::Path::new(SHIPPED)))?, device))
-            .collect::<Result<Vec<_>, _>>()?;
+        let members = models.iter().map(|m| Self::new(&weights::ModelArtifact::named(m)?, device)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self::averaging(members)?.with_tta(tta))
     }
 

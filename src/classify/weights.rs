@@ -77,6 +77,12 @@ impl ModelArtifact {
         }
     }
 
+    /// The model `spec` names on the command line: [`super::SHIPPED`] for the one shipped in
+    /// the binary, anything else a model directory.
+    pub fn named(spec: &Path) -> Result<Self, WeightsError> {
+        Self::load(Some(spec).filter(|p| *p != Path::new(super::SHIPPED)))
+    }
+
     /// Reads an artifact directory.
     pub fn from_dir(dir: &Path) -> Result<Self, WeightsError> {
         let cfg_path = dir.join(CONFIG_FILE);

@@ -67,7 +67,7 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
 
 /// The model `spec` names: `shipped` (the built-in model) or a model directory.
 pub(super) fn artifact(spec: &str) -> anyhow::Result<ModelArtifact> {
-    Ok(if spec == crate::classify::SHIPPED { ModelArtifact::shipped()? } else { ModelArtifact::from_dir(std::path::Path::new(spec))? })
+    Ok(ModelArtifact::named(std::path::Path::new(spec))?)
 }
 
 /// The distillation options of `a`, with the teachers' soft targets stored in the run
