@@ -1,7 +1,8 @@
 //! Criterion benchmarks of the pipeline stages through the library's public API:
 //! decode (grey frames), face detection (YuNet and SeetaFace) at several face-size settings,
 //! alignment,
-//! SLDCNN inference on batches of 1/16/64 crops with the shipped model, and tracking.
+//! SLDCNN inference on batches of 1/16/64 crops with the shipped model and one of its networks,
+//! and tracking.
 //!
 //! ```sh
 //! cargo bench --bench stages                 # all of them (release profile)
@@ -20,8 +21,8 @@ use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fer_batch::align::{AlignSettings, AlignedFace, align};
-use fer_batch::classify::weights::ModelArtifact;
-use fer_batch::classify::{Classifier, ComputeDevice, ExpressionScores};
+use fer_batch::classify::weights::EMBEDDED;
+use fer_batch::classify::{Classifier, ComputeDevice, ExpressionScores, SHIPPED, Tta};
 use fer_batch::config::{Options, Settings};
 use fer_batch::decode::{DecodeOptions, Decoder, Frame};
 use fer_batch::detect::{BBox, DetectSettings, Detection, DetectorKind, DetectorModel, FrameView};
@@ -134,20 +135,20 @@ fn align_bench(c: &mut Criterion, frame: &Frame, faces: &[Detection]) -> Vec<Ali
 }
 
 fn classify(c: &mut Criterion, real: &[AlignedFace]) {
-    let artifact = match ModelArtifact::shipped() {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("stages: skipping classify: {e}");
-            return;
-        }
-    };
-    // `cpu` is the sldcnn-cpu engine, `flex` burn's backend running the same weights.
-    for device in [ComputeDevice::Cpu, ComputeDevice::Flex] {
-        let classifier = Classifier::new(&artifact, device).unwrap();
+    // `shipped` is the default model (both embedded networks averaged), the other rows one
+    // network; `cpu` is the sldcnn-cpu engine, `flex` burn's backend running the same weights.
+    for (model, device) in [(SHIPPED, ComputeDevice::Cpu), (EMBEDDED[0], ComputeDevice::Cpu), (EMBEDDED[0], ComputeDevice::Flex)] {
+        let classifier = match Classifier::load(&[PathBuf::from(model)], false, device, Tta::None) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("stages: skipping classify: {e}");
+                return;
+            }
+        };
         let side = classifier.input_size();
         let synthetic: Vec<Vec<u8>> = (0..4).map(|k| (0..side * side).map(|i| ((i * (k + 3) + i / side * 7) % 256) as u8).collect()).collect();
         let pool: Vec<&[u8]> = if real.is_empty() { synthetic.iter().map(Vec::as_slice).collect() } else { real.iter().map(|f| f.crop.as_slice()).collect() };
-        let mut g = c.benchmark_group(format!("classify-{device}"));
+        let mut g = c.benchmark_group(format!("classify-{model}-{device}"));
         g.sample_size(10).measurement_time(Duration::from_secs(5));
         for n in [1usize, 16, 64] {
             let crops: Vec<&[u8]> = pool.iter().copied().cycle().take(n).collect();

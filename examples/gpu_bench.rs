@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use fer_batch::classify::model::SldcnnConfig;
 use fer_batch::classify::train::{TrainEvent, TrainOptions, train};
-use fer_batch::classify::weights::ModelArtifact;
+use fer_batch::classify::weights::{EMBEDDED, ModelArtifact};
 use fer_batch::classify::{Classifier, ComputeDevice, ExpressionScores};
 use fer_batch::dataset::{Split, load_fer2013};
 use fer_batch::evaluate::EvalReport;
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
 
     let test = load_fer2013(std::path::Path::new(&data), &[Split::PrivateTest])?.remove(&Split::PrivateTest).unwrap_or_default();
     let crops: Vec<&[u8]> = (0..test.len()).map(|i| test.image(i)).collect();
-    let shipped = ModelArtifact::shipped()?;
+    let shipped = ModelArtifact::embedded(EMBEDDED[0])?;
     println!("model {} ({} images of PrivateTest)", shipped.id(), test.len());
 
     // 1. The same faces on both devices.

@@ -15,8 +15,7 @@
 //! aligned crops score close to the originals.
 
 use fer_batch::align::{AlignSettings, align};
-use fer_batch::classify::weights::ModelArtifact;
-use fer_batch::classify::{Classifier, ComputeDevice};
+use fer_batch::classify::{Classifier, ComputeDevice, Tta};
 use fer_batch::dataset::{Split, load_fer2013};
 use fer_batch::detect::{DetectSettings, DetectorKind, DetectorModel, FrameView};
 use fer_batch::evaluate::EvalReport;
@@ -29,7 +28,7 @@ fn main() -> anyhow::Result<()> {
     let path = std::env::args().nth(1).unwrap_or_else(|| "../shared/data/fer2013/fer2013.csv.gz".into());
     let sets = load_fer2013(std::path::Path::new(&path), &[Split::PrivateTest])?;
     let ds = &sets[&Split::PrivateTest];
-    let classifier = Classifier::new(&ModelArtifact::shipped()?, ComputeDevice::Cpu)?;
+    let classifier = Classifier::load(&[], false, ComputeDevice::Cpu, Tta::None)?;
     let settings = DetectSettings { min_face_px: 16.0, ..DetectSettings::for_detector(DetectorKind::Yunet) };
     let mut detector = DetectorModel::embedded(DetectorKind::Yunet)?.detector(&settings)?;
     let side = ds.side * UP + 2 * BORDER;

@@ -22,6 +22,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 pub use labels::{Expression, ExpressionScores};
 use model::{Sldcnn, SldcnnConfig};
+pub use weights::SHIPPED;
 use weights::{ModelArtifact, WeightsError};
 
 /// Where inference (and training) runs.
@@ -282,9 +283,6 @@ impl Engine {
     }
 }
 
-/// What `--model` names to mean the model shipped in the binary.
-pub const SHIPPED: &str = "shipped";
-
 /// A loaded network ready for inference.
 pub struct Classifier {
     /// One engine per network; an ensemble ([`Classifier::averaging`]) has several.
@@ -326,16 +324,21 @@ impl Classifier {
     }
 
     /// The classifier the command-line flags ask for: random weights with `untrained` (tests
-    /// only), else the shipped model when `models` is empty, else the models named (directories,
-    /// or `shipped`), averaged ([`Classifier::averaging`]) when there are several; with
-    /// test-time augmentation `tta`.
+    /// only), else the shipped model when `models` is empty, else the networks named
+    /// ([`ModelArtifact::named`]: directories, embedded networks, or `shipped`), averaged
+    /// ([`Classifier::averaging`]) when there are several; with test-time augmentation `tta`.
     pub fn load(models: &[std::path::PathBuf], untrained: bool, device: ComputeDevice, tta: Tta) -> Result<Self, ClassifyError> {
         if untrained {
             return Ok(Self::untrained(SldcnnConfig::compact(20), 0, device)?.with_tta(tta));
         }
         let shipped = [std::path::PathBuf::from(SHIPPED)];
         let models = if models.is_empty() { &shipped[..] } else { models };
-        let members = models.iter().map(|m| Self::new(&weights::ModelArtifact::named(m)?, device)).collect::<Result<Vec<_>, _>>()?;
+        let mut members = Vec::new();
+        for spec in models {
+            for artifact in weights::ModelArtifact::named(spec)? {
+                members.push(Self::new(&artifact, device)?);
+            }
+        }
         Ok(Self::averaging(members)?.with_tta(tta))
     }
 
@@ -612,7 +615,7 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn libtorch_devices_need_the_cuda_feature() {
-        let art = ModelArtifact::shipped().unwrap();
+        let art = ModelArtifact::embedded(weights::EMBEDDED[0]).unwrap();
         for d in [ComputeDevice::Cuda(0), ComputeDevice::TorchCpu] {
             let err = Classifier::new(&art, d).err().unwrap().to_string();
             assert!(err.contains(&format!("device {d} is not available")), "{err}");
@@ -653,7 +656,7 @@ mod tests {
     #[test]
     fn half_precision_weights_are_half_the_size_and_give_nearly_the_same_scores() {
         let dir = tempfile::tempdir().unwrap();
-        let shipped = ModelArtifact::shipped().unwrap();
+        let shipped = ModelArtifact::embedded(weights::EMBEDDED[0]).unwrap();
         let write = |name: &str, bytes: &[u8]| {
             ModelArtifact::write_dir(&shipped.config, bytes, &dir.path().join(name)).unwrap();
             ModelArtifact::from_dir(&dir.path().join(name)).unwrap()
@@ -674,29 +677,31 @@ mod tests {
         assert_eq!(max_abs_diff(&scores(&again), &h), 0.0);
     }
 
-    /// The CPU engine computes what burn's flex backend computes, on the shipped model (folded
-    /// batch norms with real running statistics) and with every instruction set this CPU has.
+    /// The CPU engine computes what burn's flex backend computes, on each embedded network
+    /// (folded batch norms with real running statistics) and with every instruction set this
+    /// CPU has.
     #[test]
-    fn cpu_engine_agrees_with_flex_on_the_shipped_model() {
-        let art = ModelArtifact::shipped().unwrap();
+    fn cpu_engine_agrees_with_flex_on_the_embedded_networks() {
         let crops = varied_crops(40);
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
-        let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
-        let mut engine = Classifier::new(&art, ComputeDevice::Cpu).unwrap();
-        assert!(matches!(engine.engines[..], [Engine::Native(_)]), "cpu must use the CPU engine");
-        for isa in sldcnn_cpu::Isa::available() {
-            use_isa(&mut engine, isa);
-            let cpu = engine.classify(&refs, 16).unwrap();
-            let max_diff = max_abs_diff(&flex, &cpu);
-            assert!(max_diff < 1e-4, "{isa:?}: CPU engine and flex differ by {max_diff}");
-            assert!(flex.iter().zip(&cpu).all(|(a, b)| a.label() == b.label()), "{isa:?}: labels differ");
-        }
-        let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
-        assert!(distinct > 0, "the crops should not all get the same label");
-        // Flip TTA goes through the same path.
-        for mode in [Tta::Flip, Tta::FlipShift] {
-            let tta = |d| Classifier::new(&art, d).unwrap().with_tta(mode).classify(&refs, 7).unwrap();
-            assert!(max_abs_diff(&tta(ComputeDevice::Flex), &tta(ComputeDevice::Cpu)) < 1e-4, "{mode}");
+        for art in weights::EMBEDDED.map(|n| ModelArtifact::embedded(n).unwrap()) {
+            let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
+            let mut engine = Classifier::new(&art, ComputeDevice::Cpu).unwrap();
+            assert!(matches!(engine.engines[..], [Engine::Native(_)]), "cpu must use the CPU engine");
+            for isa in sldcnn_cpu::Isa::available() {
+                use_isa(&mut engine, isa);
+                let cpu = engine.classify(&refs, 16).unwrap();
+                let max_diff = max_abs_diff(&flex, &cpu);
+                assert!(max_diff < 1e-4, "{isa:?}: CPU engine and flex differ by {max_diff}");
+                assert!(flex.iter().zip(&cpu).all(|(a, b)| a.label() == b.label()), "{isa:?}: labels differ");
+            }
+            let distinct = flex.iter().filter(|s| s.label() != flex[0].label()).count();
+            assert!(distinct > 0, "the crops should not all get the same label");
+            // Flip TTA goes through the same path.
+            for mode in [Tta::Flip, Tta::FlipShift] {
+                let tta = |d| Classifier::new(&art, d).unwrap().with_tta(mode).classify(&refs, 7).unwrap();
+                assert!(max_abs_diff(&tta(ComputeDevice::Flex), &tta(ComputeDevice::Cpu)) < 1e-4, "{mode}");
+            }
         }
     }
 
@@ -767,7 +772,7 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn libtorch_cpu_agrees_with_flex_and_the_cpu_engine_on_the_shipped_model() {
-        let art = ModelArtifact::shipped().unwrap();
+        let art = ModelArtifact::embedded(weights::EMBEDDED[0]).unwrap();
         let crops = varied_crops(40);
         let refs: Vec<&[u8]> = crops.iter().map(Vec::as_slice).collect();
         let flex = Classifier::new(&art, ComputeDevice::Flex).unwrap().classify(&refs, 16).unwrap();
@@ -784,7 +789,7 @@ mod tests {
     #[cfg(feature = "cuda")]
     #[test]
     fn a_missing_cuda_device_is_a_clear_error() {
-        let art = ModelArtifact::shipped().unwrap();
+        let art = ModelArtifact::embedded(weights::EMBEDDED[0]).unwrap();
         let visible = if tch::Cuda::is_available() { tch::Cuda::device_count() as usize } else { 0 };
         let err = Classifier::new(&art, ComputeDevice::Cuda(visible)).err().unwrap().to_string();
         assert!(err.contains(&format!("device cuda:{visible} is not available: libtorch finds")), "{err}");

@@ -1,8 +1,9 @@
 //! Model artifacts: a directory with `config.json` (the [`SldcnnConfig`]) and `model.bpk`
-//! (burnpack weights), or the copy of the shipped artifact embedded in the binary.
+//! (burnpack weights), or one of the networks embedded in the binary ([`EMBEDDED`]).
 //!
-//! In: a path or nothing (the shipped model). Out: a [`ModelArtifact`] with bytes, config and
-//! a stable id (`name@blake3-prefix`) that goes into every output table. Bad files give a
+//! In: what `--model` says: a directory, an embedded network's name, or `shipped` (the
+//! default: two embedded networks averaged). Out: [`ModelArtifact`]s with bytes, config and a
+//! stable id (`name@blake3-prefix`) that goes into every output table. Bad files give a
 //! [`WeightsError`] naming the file and the problem.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +14,33 @@ use super::model::SldcnnConfig;
 pub const CONFIG_FILE: &str = "config.json";
 /// File name of the weights inside an artifact directory.
 pub const WEIGHTS_FILE: &str = "model.bpk";
-/// Directory of the shipped model, relative to the repository root.
-pub const SHIPPED_DIR: &str = "models/sldcnn-fer2013";
+/// The networks embedded in the binary, each from `models/<name>/` of the source tree and
+/// named so on the command line: the first compact SLDCNN trained here (epoch 56 of its run,
+/// the default model until the ensemble), the same run's epoch 92, and a student distilled
+/// from those two from scratch (model card). `build.rs` lists them too.
+pub const EMBEDDED: [&str; 3] = ["sldcnn-fer2013", "sldcnn-fer2013-e92", "sldcnn-fer2013-ba"];
+
+/// What `--model` names to mean the model shipped in the binary, the default: the average of
+/// the [`SHIPPED_NETWORKS`].
+pub const SHIPPED: &str = "shipped";
+
+/// The embedded networks `shipped` averages (the pair with the best PublicTest accuracy).
+pub const SHIPPED_NETWORKS: [&str; 2] = ["sldcnn-fer2013-e92", "sldcnn-fer2013-ba"];
+
+#[cfg(fer_shipped_model)]
+macro_rules! embedded {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/", $name, "/config.json")).as_slice(),
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/", $name, "/model.bpk")).as_slice(),
+        )
+    };
+}
+
+/// (name, config.json, model.bpk) of each [`EMBEDDED`] network.
+#[cfg(fer_shipped_model)]
+const EMBEDDED_FILES: [(&str, &[u8], &[u8]); 3] = [embedded!("sldcnn-fer2013"), embedded!("sldcnn-fer2013-e92"), embedded!("sldcnn-fer2013-ba")];
 
 /// Errors loading a model artifact.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +72,14 @@ pub enum WeightsError {
     /// No trained model is embedded in this build and none was given.
     #[error("this build has no shipped model; pass --model DIR (a directory with {CONFIG_FILE} and {WEIGHTS_FILE})")]
     NoShippedModel,
+    /// One network was needed and the name means several.
+    #[error("{name} is an ensemble of {members}; this needs one network: name one of them, or a model directory")]
+    NotOneNetwork {
+        /// What was named.
+        name: String,
+        /// Its networks, comma-separated.
+        members: String,
+    },
 }
 
 /// A model's configuration and serialized weights, not yet on a device.
@@ -69,18 +103,28 @@ impl ModelArtifact {
         format!("{}@{}", self.name, &self.hash[..12])
     }
 
-    /// The model in `dir` (`--model DIR`), or else the one shipped in the binary.
-    pub fn load(dir: Option<&Path>) -> Result<Self, WeightsError> {
-        match dir {
-            Some(dir) => Self::from_dir(dir),
-            None => Self::shipped(),
+    /// The networks `spec` names on the command line: [`SHIPPED`] for the
+    /// [`SHIPPED_NETWORKS`], an [`EMBEDDED`] name for that one, anything else a model directory (`./NAME` reaches a
+    /// directory that has an embedded network's name).
+    pub fn named(spec: &Path) -> Result<Vec<Self>, WeightsError> {
+        if spec == Path::new(SHIPPED) {
+            return Self::shipped();
+        }
+        match EMBEDDED.iter().find(|n| spec == Path::new(n)) {
+            Some(name) => Self::embedded(name).map(|a| vec![a]),
+            None => Self::from_dir(spec).map(|a| vec![a]),
         }
     }
 
-    /// The model `spec` names on the command line: [`super::SHIPPED`] for the one shipped in
-    /// the binary, anything else a model directory.
-    pub fn named(spec: &Path) -> Result<Self, WeightsError> {
-        Self::load(Some(spec).filter(|p| *p != Path::new(super::SHIPPED)))
+    /// The one network `spec` names ([`ModelArtifact::named`]); an ensemble such as
+    /// [`SHIPPED`] is an error that lists its networks.
+    pub fn one_network(spec: &Path) -> Result<Self, WeightsError> {
+        let mut networks = Self::named(spec)?;
+        if networks.len() != 1 {
+            let members = networks.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(WeightsError::NotOneNetwork { name: spec.display().to_string(), members });
+        }
+        Ok(networks.remove(0))
     }
 
     /// Reads an artifact directory.
@@ -93,18 +137,20 @@ impl ModelArtifact {
         Self::from_parts(&config_text, weights, dir.display().to_string(), name, &cfg_path)
     }
 
-    /// The model shipped with this build (embedded at compile time), if there is one.
-    pub fn shipped() -> Result<Self, WeightsError> {
+    /// The model shipped with this build: the [`SHIPPED_NETWORKS`].
+    pub fn shipped() -> Result<Vec<Self>, WeightsError> {
+        SHIPPED_NETWORKS.iter().map(|n| Self::embedded(n)).collect()
+    }
+
+    /// The embedded network called `name` (one of [`EMBEDDED`]).
+    pub fn embedded(name: &str) -> Result<Self, WeightsError> {
         #[cfg(fer_shipped_model)]
-        {
-            let config = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/sldcnn-fer2013/config.json"));
-            let weights = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/models/sldcnn-fer2013/model.bpk"));
-            Self::from_parts(config, weights.to_vec(), format!("embedded:{SHIPPED_DIR}"), "sldcnn-fer2013".into(), Path::new(SHIPPED_DIR))
+        if let Some((name, config, weights)) = EMBEDDED_FILES.iter().find(|f| f.0 == name) {
+            let dir = format!("models/{name}");
+            return Self::from_parts(config, weights.to_vec(), format!("embedded:{dir}"), name.to_string(), Path::new(&dir));
         }
-        #[cfg(not(fer_shipped_model))]
-        {
-            Err(WeightsError::NoShippedModel)
-        }
+        let _ = name;
+        Err(WeightsError::NoShippedModel)
     }
 
     fn from_parts(config_text: &[u8], weights: Vec<u8>, source: String, name: String, cfg_path: &Path) -> Result<Self, WeightsError> {
@@ -131,5 +177,36 @@ impl ModelArtifact {
             std::fs::rename(&tmp, &path).map_err(io(&path))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_resolve_to_embedded_networks_directories_or_the_shipped_ensemble() {
+        let shipped = ModelArtifact::named(Path::new(SHIPPED)).unwrap();
+        assert_eq!(shipped.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), SHIPPED_NETWORKS);
+        assert!(shipped.iter().all(|a| a.source == format!("embedded:models/{}", a.name)));
+        let all: Vec<ModelArtifact> = EMBEDDED.iter().map(|n| ModelArtifact::one_network(Path::new(n)).unwrap()).collect();
+        let mut hashes: Vec<&str> = all.iter().map(|a| a.hash.as_str()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), EMBEDDED.len(), "different networks");
+        assert!(all.iter().all(|a| a.config == all[0].config), "the same architecture, so any two average");
+        assert_eq!(shipped[1].id(), ModelArtifact::embedded(SHIPPED_NETWORKS[1]).unwrap().id());
+
+        let err = ModelArtifact::one_network(Path::new(SHIPPED)).unwrap_err().to_string();
+        assert!(err.contains(&format!("{SHIPPED} is an ensemble of {}, {}", SHIPPED_NETWORKS[0], SHIPPED_NETWORKS[1])), "{err}");
+
+        // A directory, also one that has an embedded network's name when written as a path.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join(EMBEDDED[0]);
+        ModelArtifact::write_dir(&all[0].config, &all[0].weights, &copy).unwrap();
+        let from_dir = ModelArtifact::one_network(&copy).unwrap();
+        assert_eq!((from_dir.name.as_str(), from_dir.source.as_str()), (EMBEDDED[0], copy.to_str().unwrap()));
+        let missing = ModelArtifact::named(&dir.path().join("nothing")).unwrap_err().to_string();
+        assert!(missing.contains("cannot read model file") && missing.contains("nothing"), "{missing}");
     }
 }

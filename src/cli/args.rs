@@ -106,13 +106,15 @@ pub struct TrainArgs {
     /// Run directory: checkpoint, best model, metrics.csv. Re-running with the same directory resumes.
     #[arg(long, default_value = "runs/sldcnn")]
     pub run_dir: PathBuf,
-    /// Start from this model's weights (`shipped` for the built-in model, or a model directory)
-    /// instead of a random initialisation; the network options are then taken from it.
+    /// Start from this network's weights (an embedded network: `sldcnn-fer2013`,
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`; or a model directory) instead of a random
+    /// initialisation; the network options are then taken from it.
     #[arg(long)]
     pub init: Option<String>,
-    /// Distil from this teacher (`shipped`, or a model directory); repeat the flag for an
-    /// ensemble. The teachers' outputs on each training image and its mirror image are computed
-    /// once and stored in the run directory (soft-targets.f32).
+    /// Distil from this teacher (`shipped` for the two networks it averages, one embedded
+    /// network's name, or a model directory); repeat the flag for an ensemble. The teachers'
+    /// outputs on each training image and its mirror image are computed once and stored in the
+    /// run directory (soft-targets.f32).
     #[arg(long = "teacher")]
     pub teachers: Vec<String>,
     /// Temperature T of the distillation term (teachers' and student's softmax).
@@ -151,8 +153,9 @@ pub struct CrossvalArgs {
     /// Number of folds; no subject is in two folds.
     #[arg(long, default_value_t = 10)]
     pub folds: usize,
-    /// Start every fold from this model (`shipped` for the built-in FER2013 model, or a model
-    /// directory) instead of random weights; the network options are then taken from it.
+    /// Start every fold from this network (an embedded FER2013 network: `sldcnn-fer2013`,
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`; or a model directory) instead of random
+    /// weights; the network options are then taken from it.
     #[arg(long)]
     pub init: Option<String>,
     /// Run directory: one training run per fold. Re-running with the same directory resumes.
@@ -259,9 +262,10 @@ pub enum OptimizerArg {
 /// `fer-batch export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Model directory to read (config.json + model.bpk); default: the model shipped in the binary.
+    /// The network to write: a model directory (config.json + model.bpk) or an embedded
+    /// network (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`).
     #[arg(long)]
-    pub model: Option<PathBuf>,
+    pub model: PathBuf,
     /// Directory to write (created if needed; its config.json and model.bpk are replaced).
     #[arg(long)]
     pub out: PathBuf,
@@ -286,14 +290,15 @@ pub struct EvalArgs {
     /// FER+ votes file, for --labels ferplus.
     #[arg(long)]
     pub ferplus: Option<PathBuf>,
-    /// Model directory (config.json + model.bpk) or `shipped`; default: the model shipped in
-    /// the binary. Repeat it to evaluate an ensemble: each image goes through every model and
+    /// Model directory (config.json + model.bpk), an embedded network (`sldcnn-fer2013`,
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`) or `shipped` (the last two averaged; the
+    /// default). Repeat it to evaluate an ensemble: each image goes through every network and
     /// their probabilities are averaged.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Evaluate two models on the same images and test whether their accuracies differ
-    /// (McNemar's test, also on the de-duplicated split). Each is a model directory or
-    /// `shipped` (the model in the binary).
+    /// (McNemar's test, also on the de-duplicated split). Each is what `--model` takes, or an
+    /// ensemble of those joined by `+` (`DIR1+DIR2`).
     #[arg(long, num_args = 2, value_names = ["A", "B"], conflicts_with = "model")]
     pub compare: Option<Vec<PathBuf>>,
     /// Test-time augmentation, averaging the probabilities of several views of each image:
@@ -363,9 +368,11 @@ pub struct RunArgs {
     /// Faces per inference batch. Overrides classify.batch-size.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Expression model directory (config.json + model.bpk) or `shipped`; default: the model
-    /// shipped in the binary. Repeat it for an ensemble: every face goes through each model and
-    /// their probabilities are averaged (costs the sum of the models).
+    /// Expression model: a directory (config.json + model.bpk), an embedded network
+    /// (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`: each half the default's
+    /// cost) or `shipped` (the last two averaged; the default). Repeat it for an ensemble: every
+    /// face goes through each network and their probabilities are averaged (costs the sum of
+    /// the networks).
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Use a randomly initialised network instead of trained weights (testing only; reported in the outputs).
@@ -430,8 +437,9 @@ pub struct ClassifyArgs {
     /// Image files (JPEG or PNG).
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
-    /// Expression model directory or `shipped` (the default); repeat it for an ensemble that
-    /// averages the models' probabilities.
+    /// Expression model: a directory, an embedded network (`sldcnn-fer2013`,
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`) or `shipped` (the last two averaged; the
+    /// default); repeat it for an ensemble that averages the networks' probabilities.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Use a randomly initialised network (testing only).

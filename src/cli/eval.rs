@@ -1,13 +1,14 @@
 //! `fer-batch eval`: one model's scores on a FER2013 split, or two models compared.
 //!
 //! In: the FER2013 CSV (and FER+ votes for `--labels ferplus`), one model (`--model`; an
-//! ensemble averaging its members' probabilities when repeated) or two (`--compare A B`).
+//! ensemble averaging its members' probabilities when repeated) or two (`--compare A B`, either side
+//! an ensemble written `A1+A2`).
 //! Out on stdout: accuracy and macro-F1 with 95% intervals, per-class metrics and the
 //! confusion matrix; the same scores on the split without the rows whose
 //! pixels exactly equal a Training row's (the count removed is printed); with `--compare`,
 //! McNemar's test on both. `--json` writes the same as JSON.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
@@ -125,6 +126,15 @@ fn evaluate_model(specs: &[PathBuf], a: &EvalArgs, data: &Data) -> anyhow::Resul
     })
 }
 
+/// The models one side of `--compare` names: a model directory or `shipped`, or an ensemble
+/// written `A+B` (split on `+` unless the whole of it is a directory).
+fn ensemble_members(spec: &Path) -> Vec<PathBuf> {
+    if spec.is_dir() {
+        return vec![spec.to_path_buf()];
+    }
+    spec.to_string_lossy().split('+').map(PathBuf::from).collect()
+}
+
 fn mcnemar_line(t: &McNemar) -> String {
     let test = match t.method {
         McNemarMethod::ExactBinomial => format!("exact binomial, min(b, c) = {}", t.statistic),
@@ -136,7 +146,7 @@ fn mcnemar_line(t: &McNemar) -> String {
 pub(super) fn run(a: EvalArgs, _g: &GlobalArgs) -> anyhow::Result<Status> {
     let data = Data::load(&a)?;
     let specs: Vec<Vec<PathBuf>> = match &a.compare {
-        Some(pair) => pair.iter().map(|p| vec![p.clone()]).collect(),
+        Some(pair) => pair.iter().map(|p| ensemble_members(p)).collect(),
         None => vec![a.model.clone()],
     };
     let results = specs.iter().map(|s| evaluate_model(s, &a, &data)).collect::<anyhow::Result<Vec<_>>>()?;

@@ -6,7 +6,7 @@ use crate::classify::weights::ModelArtifact;
 use crate::classify::{Classifier, ComputeDevice, Precision, weights_in_precision};
 
 pub(super) fn run(a: ExportArgs, _g: &GlobalArgs) -> anyhow::Result<Status> {
-    let artifact = ModelArtifact::load(a.model.as_deref())?;
+    let artifact = ModelArtifact::one_network(&a.model)?;
     let weights = weights_in_precision(&artifact, if a.half { Precision::Half } else { Precision::Full })?;
     ModelArtifact::write_dir(&artifact.config, &weights, &a.out)?;
     // Read it back the way `--model` will, so a bad export fails here and not in a nightly run.

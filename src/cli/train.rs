@@ -65,9 +65,9 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
     }
 }
 
-/// The model `spec` names: `shipped` (the built-in model) or a model directory.
+/// The one network `spec` names (`--init`): an embedded network or a model directory.
 pub(super) fn artifact(spec: &str) -> anyhow::Result<ModelArtifact> {
-    Ok(ModelArtifact::named(std::path::Path::new(spec))?)
+    Ok(ModelArtifact::one_network(std::path::Path::new(spec))?)
 }
 
 /// The distillation options of `a`, with the teachers' soft targets stored in the run
@@ -76,7 +76,10 @@ fn distillation(a: &TrainArgs, train_set: &Dataset) -> anyhow::Result<Option<Dis
     if a.teachers.is_empty() {
         return Ok(None);
     }
-    let teachers = a.teachers.iter().map(|t| artifact(t)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut teachers = Vec::new();
+    for spec in &a.teachers {
+        teachers.extend(ModelArtifact::named(std::path::Path::new(spec))?);
+    }
     let opts = DistillOptions { teachers: teachers.iter().map(ModelArtifact::id).collect(), temperature: a.distill_temperature, weight: a.distill_weight };
     opts.validate().map_err(anyhow::Error::msg)?;
     match SoftTargets::read(&a.run_dir)? {

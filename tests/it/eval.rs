@@ -88,20 +88,33 @@ fn eval_reports_intervals_deduplicated_scores_and_mcnemar() {
     assert_eq!(shift["tta"], "flip-shift");
     assert_eq!(shift["report"]["images"], 126);
 
-    // A repeated --model is an ensemble: the same model twice averages to the same predictions,
-    // under both ids, with twice the parameters.
-    let (stdout, ens) = eval_json(&["--data", data, "--model", model.to_str().unwrap(), "--model", "shipped"], &json);
-    assert_eq!(ens["report"], v["report"], "{stdout}");
-    assert_eq!(ens["parameters"].as_u64(), v["parameters"].as_u64().map(|p| 2 * p));
+    // The default is both embedded networks; a repeated --model is an ensemble: the same
+    // network twice averages to its own predictions, under both ids, with twice the parameters.
+    let dir_s = model.to_str().unwrap();
+    let (_, one) = eval_json(&["--data", data, "--model", dir_s], &json);
+    assert_eq!(v["model"].as_str().unwrap().split('+').count(), 2, "{v}");
+    let (stdout, ens) = eval_json(&["--data", data, "--model", dir_s, "--model", "sldcnn-fer2013"], &json);
+    assert_eq!(ens["report"], one["report"], "{stdout}");
+    assert_eq!(ens["parameters"].as_u64(), one["parameters"].as_u64().map(|p| 2 * p));
     assert_eq!(ens["model"].as_str().unwrap().split('+').count(), 2, "{ens}");
 
     // The same weights from the directory and from the binary: no discordant pair at all.
-    let (stdout, cmp) = eval_json(&["--data", data, "--compare", model.to_str().unwrap(), "shipped"], &json);
+    let (stdout, cmp) = eval_json(&["--data", data, "--compare", dir_s, "sldcnn-fer2013"], &json);
     let t = &cmp["comparison"]["mcnemar"];
     assert_eq!((t["b"].as_u64(), t["c"].as_u64(), t["p_value"].as_f64()), (Some(0), Some(0), Some(1.0)), "{cmp}");
     assert_eq!(cmp["comparison"]["mcnemar_deduplicated"]["b"], 0);
     assert_eq!(cmp["models"].as_array().unwrap().len(), 2);
     assert!(stdout.contains("McNemar's test, A against B on PrivateTest (126 images)"), "{stdout}");
+
+    // A side of --compare may be an ensemble, `A+B`: the network against itself twice, and
+    // `shipped` against its two networks written out.
+    let twice = format!("sldcnn-fer2013+{dir_s}");
+    let (_, cmp) = eval_json(&["--data", data, "--compare", dir_s, &twice], &json);
+    assert_eq!((cmp["comparison"]["mcnemar"]["b"].as_u64(), cmp["comparison"]["mcnemar"]["c"].as_u64()), (Some(0), Some(0)), "{cmp}");
+    assert_eq!(cmp["models"][1]["parameters"].as_u64(), one["parameters"].as_u64().map(|p| 2 * p), "{cmp}");
+    let (_, cmp) = eval_json(&["--data", data, "--compare", "shipped", "sldcnn-fer2013-e92+sldcnn-fer2013-ba"], &json);
+    assert_eq!(cmp["models"][0]["model"], cmp["models"][1]["model"], "{cmp}");
+    assert_eq!(cmp["models"][0]["report"], v["report"], "{cmp}");
 
     // --compare and --model exclude each other.
     let o = run(&["eval", "--data", data, "--model", model.to_str().unwrap(), "--compare", "shipped", "shipped"]);
@@ -125,15 +138,16 @@ fn train_distils_from_stored_soft_targets_of_two_teachers() {
     std::fs::write(&data, text).unwrap();
     let run_dir = dir.path().join("run");
     let (data, run_s, teacher) = (data.to_str().unwrap(), run_dir.to_str().unwrap(), second.to_str().unwrap());
-    let mut base = vec!["train", "--data", data, "--run-dir", run_s, "--init", "shipped", "--teacher", "shipped", "--teacher", teacher];
+    let mut base = vec!["train", "--data", data, "--run-dir", run_s, "--init", "sldcnn-fer2013", "--teacher", "shipped", "--teacher", teacher];
     base.extend("--epochs 1 --batch-size 32 --lr 0.001".split(' '));
 
     let o = run(&[&base[..], &["--plan-only"]].concat());
     assert_eq!(o.status.code(), Some(0));
     let options: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("options.json")).unwrap()).unwrap();
     let teachers = options["distill"]["teachers"].as_array().unwrap();
-    assert_eq!(teachers.len(), 2);
-    assert!(teachers[0].as_str().unwrap().starts_with("sldcnn-fer2013@") && teachers[1].as_str().unwrap().starts_with("best@"), "{teachers:?}");
+    // `shipped` is its two networks.
+    let names: Vec<&str> = teachers.iter().map(|t| t.as_str().unwrap().split('@').next().unwrap()).collect();
+    assert_eq!(names, ["sldcnn-fer2013-e92", "sldcnn-fer2013-ba", "best"], "{teachers:?}");
     assert_eq!(options["distill"]["temperature"], 3.0);
     assert_eq!(std::fs::metadata(run_dir.join("soft-targets.f32")).unwrap().len(), 96 * 7 * 4);
     assert!(run_dir.join("init/model.bpk").is_file() && run_dir.join("init/config.json").is_file());
@@ -149,4 +163,11 @@ fn train_distils_from_stored_soft_targets_of_two_teachers() {
     let o = run(&[&base[..], &["--distill-temperature", "2"]].concat());
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("other teachers, temperature"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // --init takes one network; `shipped` is two, and the error names them.
+    let other = dir.path().join("other");
+    let o = run(&["train", "--data", data, "--run-dir", other.to_str().unwrap(), "--init", "shipped", "--plan-only"]);
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("shipped is an ensemble of sldcnn-fer2013-e92, sldcnn-fer2013-ba"), "{err}");
 }

@@ -81,9 +81,10 @@ fn gpu_devices_need_the_cuda_build() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("expected cpu, flex, cuda, cuda:N or torch-cpu"));
 }
 
-/// `run --model A --model B` classifies every face with both models and averages them: the
-/// shipped model twice gives exactly the single model's probabilities, and the outputs name the
-/// ensemble (both ids, joined by `+`).
+/// `run --model A --model B` classifies every face with both networks and averages them. The
+/// default, `shipped`, is two of the embedded networks: the same probabilities and id as
+/// naming both; one network named twice gives exactly its own probabilities; the outputs name
+/// the ensemble (the ids joined by `+`).
 #[test]
 fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
     let Some(clip) = video("single_face_phone_596x336.mp4") else { return };
@@ -91,23 +92,35 @@ fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
         return; // no shipped model in this build
     }
     let dir = tempfile::tempdir().unwrap();
+    let runs: [&[&str]; 4] = [
+        &[],
+        &["--model", "sldcnn-fer2013-e92", "--model", "sldcnn-fer2013-ba"],
+        &["--model", "sldcnn-fer2013"],
+        &["--model", "sldcnn-fer2013", "--model", "sldcnn-fer2013"],
+    ];
     let mut tables = Vec::new();
-    for models in [&[][..], &["--model", "shipped", "--model", "shipped"][..]] {
-        let out = dir.path().join(format!("m{}.parquet", models.len()));
+    for (k, models) in runs.iter().enumerate() {
+        let out = dir.path().join(format!("m{k}.parquet"));
         let mut args = vec!["run", clip.to_str().unwrap(), "--out", out.to_str().unwrap(), "--sample-fps", "5"];
-        args.extend(models);
+        args.extend(*models);
         assert_eq!(run(&args).status.code(), Some(0));
         tables.push(read_parquet(&out));
     }
-    let id = |meta: &[(String, String)]| meta.iter().find(|(k, _)| k == "model_id").map(|(_, v)| v.clone()).unwrap();
-    let (single, ensemble) = (id(&tables[0].1), id(&tables[1].1));
+    let ids: Vec<String> = tables.iter().map(|t| t.1.iter().find(|(k, _)| k == "model_id").map(|(_, v)| v.clone()).unwrap()).collect();
+    let single = &ids[2];
     assert!(single.starts_with("sldcnn-fer2013@"), "{single}");
-    assert_eq!(ensemble, format!("{single}+{single}"));
+    let (a, b) = ids[0].split_once('+').unwrap_or_else(|| panic!("the default is an ensemble: {}", ids[0]));
+    assert!(a.starts_with("sldcnn-fer2013-e92@") && b.starts_with("sldcnn-fer2013-ba@"), "{ids:?}");
+    assert_eq!((&ids[1], &ids[3]), (&ids[0], &format!("{single}+{single}")));
+    let p = |t: usize, c: &str| col_f64(&tables[t].0, &format!("p_{c}"));
+    let mut differ = 0;
     for c in CLASSES {
-        let (a, b) = (col_f64(&tables[0].0, &format!("p_{c}")), col_f64(&tables[1].0, &format!("p_{c}")));
-        assert!(a.len() >= 10, "the clip should give faces: {}", a.len());
-        assert_eq!(a, b, "p_{c}");
+        assert!(p(0, c).len() >= 10, "the clip should give faces: {}", p(0, c).len());
+        assert_eq!(p(0, c), p(1, c), "p_{c}: shipped is both networks");
+        assert_eq!(p(2, c), p(3, c), "p_{c}: one network twice is that network");
+        differ += p(0, c).iter().zip(p(2, c)).filter(|(x, y)| (*x - y).abs() > 1e-6).count();
     }
+    assert!(differ > 0, "the default and the single network are different models");
     let o = run(&["run", clip.to_str().unwrap(), "--out", dir.path().join("x.parquet").to_str().unwrap(), "--model", "shipped", "--untrained"]);
     assert_eq!(o.status.code(), Some(2), "--model and --untrained exclude each other");
 }
