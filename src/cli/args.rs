@@ -155,9 +155,10 @@ pub struct CrossvalArgs {
     pub folds: usize,
     /// Start every fold from this network (an embedded FER2013 network: `sldcnn-fer2013`,
     /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`; or a model directory) instead of random
-    /// weights; the network options are then taken from it.
+    /// weights; the network options are then taken from it. Repeat it, or name `shipped`, to
+    /// fine-tune each network on every fold and score the fold on their averaged probabilities.
     #[arg(long)]
-    pub init: Option<String>,
+    pub init: Vec<String>,
     /// Run directory: one training run per fold. Re-running with the same directory resumes.
     #[arg(long, default_value = "runs/crossval")]
     pub run_dir: PathBuf,

@@ -4,27 +4,33 @@ use anyhow::Context as _;
 
 use super::Status;
 use super::args::{CrossvalArgs, GlobalArgs};
-use super::train::{TrainProgress, artifact, network, options};
+use super::train::{TrainProgress, network, options};
 use crate::classify::train::crossval::{CrossvalEvent, crossval};
 use crate::classify::weights::ModelArtifact;
 
 pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let init = a.init.as_deref().map(artifact).transpose()?;
-    let model = match &init {
+    let mut inits = Vec::new();
+    for spec in &a.init {
+        inits.extend(ModelArtifact::named(std::path::Path::new(spec))?);
+    }
+    let model = match inits.first() {
         Some(art) => art.config.clone(),
         None => network(&a.net)?,
     };
+    if let Some(other) = inits.iter().find(|i| i.config != model) {
+        anyhow::bail!("--init networks must share one architecture: {} differs from {}", other.id(), inits[0].id());
+    }
     let opts = options(model, &a.hyper);
     let ds = crate::dataset::load_ckplus(&a.data)?;
     eprintln!(
         "{}-fold cross-validation by subject on {} images{}; run directory {}",
         a.folds,
         ds.len(),
-        init.as_ref().map(|i| format!(", starting from {}", i.id())).unwrap_or_default(),
+        if inits.is_empty() { String::new() } else { format!(", starting from {}", inits.iter().map(ModelArtifact::id).collect::<Vec<_>>().join(" and ")) },
         a.run_dir.display()
     );
     let mut progress = TrainProgress::new(g, opts.epochs);
-    let report = crossval(&ds, a.folds, &opts, init.as_ref(), &a.run_dir, a.hyper.device, &mut |e| match e {
+    let report = crossval(&ds, a.folds, &opts, &inits, &a.run_dir, a.hyper.device, &mut |e| match e {
         CrossvalEvent::FoldStart { fold, folds, train_images, test_images } => {
             eprintln!("fold {fold}/{folds}: training on {train_images} images, holding out {test_images}")
         }
@@ -46,7 +52,7 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     if let Some(path) = a.json {
         let json = serde_json::json!({
             "data": a.data.display().to_string(),
-            "init": init.as_ref().map(ModelArtifact::id),
+            "init": inits.iter().map(ModelArtifact::id).collect::<Vec<_>>(),
             "options": opts,
             "report": report,
         });

@@ -66,7 +66,7 @@ pub(super) fn options(model: SldcnnConfig, h: &HyperArgs) -> TrainOptions {
 }
 
 /// The one network `spec` names (`--init`): an embedded network or a model directory.
-pub(super) fn artifact(spec: &str) -> anyhow::Result<ModelArtifact> {
+fn artifact(spec: &str) -> anyhow::Result<ModelArtifact> {
     Ok(ModelArtifact::one_network(std::path::Path::new(spec))?)
 }
 

@@ -59,6 +59,15 @@ fn crossval_on_ckplus_holds_out_every_image_once_and_resumes() {
     assert_eq!(err.matches("training on").count(), 0, "a finished cross-validation is not redone: {err}");
     let again: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(again["report"]["pooled"]["confusion"], report["pooled"]["confusion"]);
+    assert_eq!(again["init"], serde_json::json!([]), "from random weights");
+
+    // `--init shipped` is its two networks; networks of different shapes cannot be averaged.
+    let (tiny, mixed) = (run_dir.join("fold-01/final"), dir.path().join("mixed"));
+    let (ck, tiny, mixed) = (ck.to_str().unwrap(), tiny.to_str().unwrap(), mixed.to_str().unwrap());
+    let o = run(&["crossval", "--data", ck, "--init", "shipped", "--init", tiny, "--run-dir", mixed]);
+    assert_eq!(o.status.code(), Some(2), "a fatal error");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--init networks must share one architecture: final@") && err.contains("differs from sldcnn-fer2013-e92@"), "{err}");
 }
 
 /// Without the `cuda` feature, asking for a libtorch device is a usage error that says how to

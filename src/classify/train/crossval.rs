@@ -1,13 +1,16 @@
 //! Subject-independent k-fold cross-validation (the paper's CK+ protocol, section 5 / Table 4).
 //!
 //! In: a [`Dataset`] whose images carry subject ids (CK+), the number of folds, [`TrainOptions`]
-//! and optionally a model to start every fold from (fine-tuning). Out: a [`CrossvalReport`]:
-//! per-fold accuracy, their mean and spread, and one [`EvalReport`] pooled over all held-out
-//! images. The run directory holds one training run per fold:
+//! and the networks to start every fold from (none: random weights; one: fine-tuning; several:
+//! each is fine-tuned and the fold is scored on their averaged probabilities, as `--model A
+//! --model B` classifies). Out: a [`CrossvalReport`]: per-fold accuracy, their mean and spread,
+//! and one [`EvalReport`] pooled over all held-out images. The run directory holds one training
+//! run per fold, or one per fold and network:
 //!
 //! ```text
 //! RUN/fold-01/{checkpoint/, best/, metrics.csv}   an ordinary `train` run (resumable)
 //! RUN/fold-01/final/{config.json, model.bpk}      the weights after the last epoch
+//! RUN/fold-01/net-1/…, RUN/fold-01/net-2/…        the same per network, with several
 //! RUN/fold-01/predictions.json                    (true, predicted) per held-out image
 //! ```
 //!
@@ -16,7 +19,7 @@
 //! The per-epoch held-out numbers in each `metrics.csv` are a learning curve, nothing more. A
 //! fold with `predictions.json` is done; re-running the same command resumes the others.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,12 +85,13 @@ struct Predictions {
     pairs: Vec<(usize, usize)>,
 }
 
-/// Runs (or resumes) `k`-fold cross-validation of `ds` into `run_dir`.
+/// Runs (or resumes) `k`-fold cross-validation of `ds` into `run_dir`, starting every fold from
+/// each of `inits` (random weights when empty).
 pub fn crossval(
     ds: &Dataset,
     k: usize,
     opts: &TrainOptions,
-    init: Option<&ModelArtifact>,
+    inits: &[ModelArtifact],
     run_dir: &Path,
     device: ComputeDevice,
     on_event: &mut dyn FnMut(CrossvalEvent),
@@ -114,8 +118,12 @@ pub fn crossval(
             Some(p) if p.len() == test_set.len() => p,
             _ => {
                 on_event(CrossvalEvent::FoldStart { fold, folds: k, train_images: train_set.len(), test_images: test_set.len() });
-                train_from(&train_set, &test_set, opts.clone(), init, &dir, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
-                let pairs = score_final(&dir, opts, &test_set, device)?;
+                let members = member_dirs(&dir, inits.len());
+                let starts: Vec<Option<&ModelArtifact>> = if inits.is_empty() { vec![None] } else { inits.iter().map(Some).collect() };
+                for (init, member) in starts.into_iter().zip(&members) {
+                    train_from(&train_set, &test_set, opts.clone(), init, member, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
+                }
+                let pairs = score_final(&members, opts, &test_set, device)?;
                 let json = serde_json::to_vec(&Predictions { pairs: pairs.clone() })
                     .map_err(|e| TrainError::Checkpoint { path: pred_path.clone(), reason: e.to_string() })?;
                 super::write_atomic(&pred_path, &json)?;
@@ -144,13 +152,27 @@ pub fn crossval(
     Ok(CrossvalReport { folds: results, mean_accuracy: mean as f32, std_accuracy: var.sqrt() as f32, pooled: report_of(&pooled) })
 }
 
-/// Saves the fold's last-epoch weights as an artifact and classifies the held-out images.
-fn score_final(dir: &Path, opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Vec<(usize, usize)>, TrainError> {
-    let ckpt = dir.join("checkpoint").join("model.bpk");
-    let bytes = std::fs::read(&ckpt).map_err(|source| TrainError::Io { path: ckpt.clone(), source })?;
-    let final_dir = dir.join("final");
-    ModelArtifact::write_dir(&opts.model, &bytes, &final_dir)?;
-    let classifier = Classifier::new(&ModelArtifact::from_dir(&final_dir)?, device)?;
+/// The training run directories of a fold started from `networks` initial networks: the fold's
+/// own directory for one (or none), `net-1`, `net-2`, … inside it for several.
+fn member_dirs(fold_dir: &Path, networks: usize) -> Vec<PathBuf> {
+    match networks {
+        0 | 1 => vec![fold_dir.to_path_buf()],
+        n => (1..=n).map(|i| fold_dir.join(format!("net-{i}"))).collect(),
+    }
+}
+
+/// Saves each run's last-epoch weights as an artifact and classifies the held-out images with
+/// their average.
+fn score_final(runs: &[PathBuf], opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Vec<(usize, usize)>, TrainError> {
+    let mut members = Vec::with_capacity(runs.len());
+    for dir in runs {
+        let ckpt = dir.join("checkpoint").join("model.bpk");
+        let bytes = std::fs::read(&ckpt).map_err(|source| TrainError::Io { path: ckpt.clone(), source })?;
+        let final_dir = dir.join("final");
+        ModelArtifact::write_dir(&opts.model, &bytes, &final_dir)?;
+        members.push(Classifier::new(&ModelArtifact::from_dir(&final_dir)?, device)?);
+    }
+    let classifier = Classifier::averaging(members)?;
     let crops: Vec<&[u8]> = (0..test_set.len()).map(|i| test_set.image(i)).collect();
     let scores = classifier.classify(&crops, 256)?;
     Ok(test_set.labels.iter().zip(&scores).map(|(t, s)| (t.index(), s.label().index())).collect())
@@ -193,7 +215,7 @@ mod tests {
         let mut opts = tiny_opts();
         opts.epochs = 10;
         let mut started = 0;
-        let report = crossval(&ds, 3, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |e| {
+        let report = crossval(&ds, 3, &opts, &[], dir.path(), ComputeDevice::Cpu, &mut |e| {
             if let CrossvalEvent::FoldStart { .. } = e {
                 started += 1
             }
@@ -211,7 +233,7 @@ mod tests {
 
         // A rerun trains nothing and reports the same numbers.
         let mut restarted = 0;
-        let again = crossval(&ds, 3, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |e| {
+        let again = crossval(&ds, 3, &opts, &[], dir.path(), ComputeDevice::Cpu, &mut |e| {
             if let CrossvalEvent::FoldStart { .. } = e {
                 restarted += 1
             }
@@ -225,9 +247,9 @@ mod tests {
     fn folds_need_subjects_and_enough_of_them() {
         let dir = tempfile::tempdir().unwrap();
         let opts = tiny_opts();
-        let err = crossval(&toy(8), 2, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        let err = crossval(&toy(8), 2, &opts, &[], dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("subject id"), "{err}");
-        let err = crossval(&toy_with_subjects(), 7, &opts, None, dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        let err = crossval(&toy_with_subjects(), 7, &opts, &[], dir.path(), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("fewer subjects than folds"), "{err}");
     }
 
@@ -246,8 +268,8 @@ mod tests {
         frozen.lr_min = 0.0;
         frozen.weight_decay = 0.0;
         frozen.epochs = 1;
-        let from_init = crossval(&ds, 2, &frozen, Some(&init), &dir.path().join("cv"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
-        let from_scratch = crossval(&ds, 2, &frozen, None, &dir.path().join("cv0"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        let from_init = crossval(&ds, 2, &frozen, std::slice::from_ref(&init), &dir.path().join("cv"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        let from_scratch = crossval(&ds, 2, &frozen, &[], &dir.path().join("cv0"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
         assert!(from_init.pooled.accuracy > 0.9, "the initial model's skill was lost: {}", from_init.pooled.accuracy);
         assert!(
             from_scratch.pooled.accuracy < from_init.pooled.accuracy - 0.2,
@@ -255,10 +277,16 @@ mod tests {
             from_scratch.pooled.accuracy,
             from_init.pooled.accuracy
         );
+
+        // Two networks per fold (here the same one twice): each is trained in its own
+        // directory and the fold is scored on their average, which equals the one network.
+        let pair = crossval(&ds, 2, &frozen, &[init.clone(), init.clone()], &dir.path().join("cv2n"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        assert_eq!(pair.pooled.confusion, from_init.pooled.confusion);
+        assert!(dir.path().join("cv2n/fold-01/net-1/final/model.bpk").exists() && dir.path().join("cv2n/fold-02/net-2/final/model.bpk").exists());
         // Another architecture is refused.
         let mut other = frozen.clone();
         other.model.growth_rate = 6.into();
-        let err = crossval(&ds, 2, &other, Some(&init), &dir.path().join("cv2"), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
+        let err = crossval(&ds, 2, &other, std::slice::from_ref(&init), &dir.path().join("cv2"), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
         assert!(err.contains("another network configuration"), "{err}");
     }
 }
