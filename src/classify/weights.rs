@@ -72,6 +72,9 @@ pub enum WeightsError {
     /// No trained model is embedded in this build and none was given.
     #[error("this build has no shipped model; pass --model DIR (a directory with {CONFIG_FILE} and {WEIGHTS_FILE})")]
     NoShippedModel,
+    /// A name that is not one of the [`EMBEDDED`] networks.
+    #[error("no embedded network is called {0:?}; they are: {list}", list = EMBEDDED.join(", "))]
+    NotEmbedded(String),
     /// One network was needed and the name means several.
     #[error("{name} is an ensemble of {members}; this needs one network: name one of them, or a model directory")]
     NotOneNetwork {
@@ -104,8 +107,8 @@ impl ModelArtifact {
     }
 
     /// The networks `spec` names on the command line: [`SHIPPED`] for the
-    /// [`SHIPPED_NETWORKS`], an [`EMBEDDED`] name for that one, anything else a model directory (`./NAME` reaches a
-    /// directory that has an embedded network's name).
+    /// [`SHIPPED_NETWORKS`], an [`EMBEDDED`] name for that one, anything else a model
+    /// directory (`./NAME` reaches a directory that has an embedded network's name).
     pub fn named(spec: &Path) -> Result<Vec<Self>, WeightsError> {
         if spec == Path::new(SHIPPED) {
             return Self::shipped();
@@ -149,8 +152,7 @@ impl ModelArtifact {
             let dir = format!("models/{name}");
             return Self::from_parts(config, weights.to_vec(), format!("embedded:{dir}"), name.to_string(), Path::new(&dir));
         }
-        let _ = name;
-        Err(WeightsError::NoShippedModel)
+        if EMBEDDED.contains(&name) { Err(WeightsError::NoShippedModel) } else { Err(WeightsError::NotEmbedded(name.into())) }
     }
 
     fn from_parts(config_text: &[u8], weights: Vec<u8>, source: String, name: String, cfg_path: &Path) -> Result<Self, WeightsError> {
@@ -208,5 +210,9 @@ mod tests {
         assert_eq!((from_dir.name.as_str(), from_dir.source.as_str()), (EMBEDDED[0], copy.to_str().unwrap()));
         let missing = ModelArtifact::named(&dir.path().join("nothing")).unwrap_err().to_string();
         assert!(missing.contains("cannot read model file") && missing.contains("nothing"), "{missing}");
+        let dotted = ModelArtifact::named(Path::new("./sldcnn-fer2013")).unwrap_err().to_string();
+        assert!(dotted.contains("cannot read model file ./sldcnn-fer2013/"), "./NAME is a directory: {dotted}");
+        let unknown = ModelArtifact::embedded("sldcnn").unwrap_err().to_string();
+        assert!(unknown.contains(r#"no embedded network is called "sldcnn"; they are: sldcnn-fer2013, "#), "{unknown}");
     }
 }
