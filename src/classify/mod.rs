@@ -333,12 +333,7 @@ impl Classifier {
         }
         let shipped = [std::path::PathBuf::from(SHIPPED)];
         let models = if models.is_empty() { &shipped[..] } else { models };
-        let mut members = Vec::new();
-        for spec in models {
-            for artifact in weights::ModelArtifact::named(spec)? {
-                members.push(Self::new(&artifact, device)?);
-            }
-        }
+        let members = weights::ModelArtifact::named_all(models)?.iter().map(|a| Self::new(a, device)).collect::<Result<Vec<_>, _>>()?;
         Ok(Self::averaging(members)?.with_tta(tta))
     }
 

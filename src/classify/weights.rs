@@ -119,6 +119,15 @@ impl ModelArtifact {
         }
     }
 
+    /// Every network that `specs` name ([`ModelArtifact::named`]), in order.
+    pub fn named_all<P: AsRef<Path>>(specs: impl IntoIterator<Item = P>) -> Result<Vec<Self>, WeightsError> {
+        let mut networks = Vec::new();
+        for spec in specs {
+            networks.extend(Self::named(spec.as_ref())?);
+        }
+        Ok(networks)
+    }
+
     /// The one network `spec` names ([`ModelArtifact::named`]); an ensemble such as
     /// [`SHIPPED`] is an error that lists its networks.
     pub fn one_network(spec: &Path) -> Result<Self, WeightsError> {

@@ -9,10 +9,7 @@ use crate::classify::train::crossval::{CrossvalEvent, crossval};
 use crate::classify::weights::ModelArtifact;
 
 pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
-    let mut inits = Vec::new();
-    for spec in &a.init {
-        inits.extend(ModelArtifact::named(std::path::Path::new(spec))?);
-    }
+    let inits = ModelArtifact::named_all(&a.init)?;
     let model = match inits.first() {
         Some(art) => art.config.clone(),
         None => network(&a.net)?,
@@ -22,13 +19,9 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     }
     let opts = options(model, &a.hyper);
     let ds = crate::dataset::load_ckplus(&a.data)?;
-    eprintln!(
-        "{}-fold cross-validation by subject on {} images{}; run directory {}",
-        a.folds,
-        ds.len(),
-        if inits.is_empty() { String::new() } else { format!(", starting from {}", inits.iter().map(ModelArtifact::id).collect::<Vec<_>>().join(" and ")) },
-        a.run_dir.display()
-    );
+    let ids: Vec<String> = inits.iter().map(ModelArtifact::id).collect();
+    let from = if ids.is_empty() { String::new() } else { format!(", starting from {}", ids.join(" and ")) };
+    eprintln!("{}-fold cross-validation by subject on {} images{from}; run directory {}", a.folds, ds.len(), a.run_dir.display());
     let mut progress = TrainProgress::new(g, opts.epochs);
     let report = crossval(&ds, a.folds, &opts, &inits, &a.run_dir, a.hyper.device, &mut |e| match e {
         CrossvalEvent::FoldStart { fold, folds, train_images, test_images } => {
@@ -52,7 +45,7 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     if let Some(path) = a.json {
         let json = serde_json::json!({
             "data": a.data.display().to_string(),
-            "init": inits.iter().map(ModelArtifact::id).collect::<Vec<_>>(),
+            "init": ids,
             "options": opts,
             "report": report,
         });

@@ -1,8 +1,8 @@
 //! `fer-batch eval`: one model's scores on a FER2013 split, or two models compared.
 //!
 //! In: the FER2013 CSV (and FER+ votes for `--labels ferplus`), one model (`--model`; an
-//! ensemble averaging its members' probabilities when repeated) or two (`--compare A B`, either side
-//! an ensemble written `A1+A2`).
+//! ensemble averaging its members' probabilities when repeated) or two (`--compare A B`,
+//! either side an ensemble written `A1+A2`).
 //! Out on stdout: accuracy and macro-F1 with 95% intervals, per-class metrics and the
 //! confusion matrix; the same scores on the split without the rows whose
 //! pixels exactly equal a Training row's (the count removed is printed); with `--compare`,

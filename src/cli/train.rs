@@ -76,10 +76,7 @@ fn distillation(a: &TrainArgs, train_set: &Dataset) -> anyhow::Result<Option<Dis
     if a.teachers.is_empty() {
         return Ok(None);
     }
-    let mut teachers = Vec::new();
-    for spec in &a.teachers {
-        teachers.extend(ModelArtifact::named(std::path::Path::new(spec))?);
-    }
+    let teachers = ModelArtifact::named_all(&a.teachers)?;
     let opts = DistillOptions { teachers: teachers.iter().map(ModelArtifact::id).collect(), temperature: a.distill_temperature, weight: a.distill_weight };
     opts.validate().map_err(anyhow::Error::msg)?;
     match SoftTargets::read(&a.run_dir)? {
