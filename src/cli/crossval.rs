@@ -42,6 +42,16 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     println!("per-fold accuracy: mean {:.2}% ± {:.2} (sample sd)", report.mean_accuracy * 100.0, report.std_accuracy * 100.0);
     println!("pooled over all held-out images:");
     print!("{}", report.pooled.to_table());
+    for (id, alone) in ids.iter().zip(&report.members) {
+        let [lo, hi] = alone.accuracy_ci95;
+        println!(
+            "{id} alone (pooled, fine-tuned the same way): {:.2}% ({:.2}-{:.2}%), macro-F1 {:.3}",
+            alone.accuracy * 100.0,
+            lo * 100.0,
+            hi * 100.0,
+            alone.macro_f1
+        );
+    }
     if let Some(path) = a.json {
         let json = serde_json::json!({
             "data": a.data.display().to_string(),

@@ -4,14 +4,16 @@
 //! and the networks to start every fold from (none: random weights; one: fine-tuning; several:
 //! each is fine-tuned and the fold is scored on their averaged probabilities, as `--model A
 //! --model B` classifies). Out: a [`CrossvalReport`]: per-fold accuracy, their mean and spread,
-//! and one [`EvalReport`] pooled over all held-out images. The run directory holds one training
-//! run per fold, or one per fold and network:
+//! one [`EvalReport`] pooled over all held-out images, and with several networks one more per
+//! network scored alone (what each start is worth, apart from the averaging). The run directory
+//! holds one training run per fold, or one per fold and network:
 //!
 //! ```text
 //! RUN/fold-01/{checkpoint/, best/, metrics.csv}   an ordinary `train` run (resumable)
 //! RUN/fold-01/final/{config.json, model.bpk}      the weights after the last epoch
 //! RUN/fold-01/net-1/…, RUN/fold-01/net-2/…        the same per network, with several
-//! RUN/fold-01/predictions.json                    (true, predicted) per held-out image
+//! RUN/fold-01/predictions.json                    (true, predicted) per held-out image, and each
+//!                                                 network's own prediction with several
 //! ```
 //!
 //! The model scored on a fold is the one after the last epoch, never the epoch that did best
@@ -57,6 +59,10 @@ pub struct CrossvalReport {
     pub std_accuracy: f32,
     /// Every held-out prediction of every fold, scored together.
     pub pooled: EvalReport,
+    /// With several networks per fold: each network's own predictions, pooled like `pooled`, in
+    /// the order of the initial networks. Empty with one network, or when a fold finished by
+    /// an older version left no per-network predictions and its weights are gone.
+    pub members: Vec<EvalReport>,
 }
 
 /// Progress of a cross-validation.
@@ -83,6 +89,9 @@ pub enum CrossvalEvent {
 struct Predictions {
     /// `(true, predicted)` class indices per held-out image, in dataset order.
     pairs: Vec<(usize, usize)>,
+    /// With several networks: each network's predicted class index per held-out image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    members: Vec<Vec<usize>>,
 }
 
 /// Runs (or resumes) `k`-fold cross-validation of `ds` into `run_dir`, starting every fold from
@@ -108,29 +117,27 @@ pub fn crossval(
     }
     let mut results = Vec::with_capacity(k);
     let mut pooled = Vec::new();
+    let mut member_pairs: Option<Vec<Vec<(usize, usize)>>> = (inits.len() > 1).then(|| vec![Vec::new(); inits.len()]);
     for (f, test_idx) in folds.iter().enumerate() {
         let fold = f + 1;
         let dir = run_dir.join(format!("fold-{fold:02}"));
         let train_idx: Vec<usize> = (0..ds.len()).filter(|i| test_idx.binary_search(i).is_err()).collect();
         let (train_set, test_set) = (ds.subset(&train_idx), ds.subset(test_idx));
-        let pred_path = dir.join("predictions.json");
-        let pairs = match read_predictions(&pred_path)? {
-            Some(p) if p.len() == test_set.len() => p,
+        let members = member_dirs(&dir, inits.len());
+        let preds = match read_predictions(&dir.join("predictions.json"))? {
+            Some(p) if p.pairs.len() == test_set.len() => complete_members(p, &members, &test_set, device, &dir)?,
             _ => {
                 on_event(CrossvalEvent::FoldStart { fold, folds: k, train_images: train_set.len(), test_images: test_set.len() });
-                let members = member_dirs(&dir, inits.len());
                 let starts: Vec<Option<&ModelArtifact>> = if inits.is_empty() { vec![None] } else { inits.iter().map(Some).collect() };
                 for (init, member) in starts.into_iter().zip(&members) {
                     train_from(&train_set, &test_set, opts.clone(), init, member, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
                 }
-                let pairs = score_final(&members, opts, &test_set, device)?;
-                let json = serde_json::to_vec(&Predictions { pairs: pairs.clone() })
-                    .map_err(|e| TrainError::Checkpoint { path: pred_path.clone(), reason: e.to_string() })?;
-                super::write_atomic(&pred_path, &json)?;
-                pairs
+                let p = score_final(&members, opts, &test_set, device)?;
+                write_predictions(&dir, &p)?;
+                p
             }
         };
-        let report = report_of(&pairs);
+        let report = report_of(&preds.pairs);
         let mut subjects: Vec<&str> = test_set.subjects.iter().flatten().map(String::as_str).collect();
         subjects.sort_unstable();
         subjects.dedup();
@@ -144,12 +151,26 @@ pub fn crossval(
         };
         on_event(CrossvalEvent::FoldEnd(r.clone()));
         results.push(r);
-        pooled.extend(pairs);
+        if preds.members.len() != inits.len() {
+            member_pairs = None;
+        }
+        if let Some(mp) = member_pairs.as_mut() {
+            for (acc, own) in mp.iter_mut().zip(&preds.members) {
+                acc.extend(preds.pairs.iter().zip(own).map(|(&(t, _), &p)| (t, p)));
+            }
+        }
+        pooled.extend(preds.pairs);
     }
     let accs: Vec<f64> = results.iter().map(|r| f64::from(r.accuracy)).collect();
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;
     let var = accs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (accs.len() as f64 - 1.0);
-    Ok(CrossvalReport { folds: results, mean_accuracy: mean as f32, std_accuracy: var.sqrt() as f32, pooled: report_of(&pooled) })
+    Ok(CrossvalReport {
+        folds: results,
+        mean_accuracy: mean as f32,
+        std_accuracy: var.sqrt() as f32,
+        pooled: report_of(&pooled),
+        members: member_pairs.unwrap_or_default().iter().map(|p| report_of(p)).collect(),
+    })
 }
 
 /// The training run directories of a fold started from `networks` initial networks: the fold's
@@ -162,30 +183,59 @@ fn member_dirs(fold_dir: &Path, networks: usize) -> Vec<PathBuf> {
 }
 
 /// Saves each run's last-epoch weights as an artifact and classifies the held-out images with
-/// their average.
-fn score_final(runs: &[PathBuf], opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Vec<(usize, usize)>, TrainError> {
-    let mut members = Vec::with_capacity(runs.len());
+/// their average, and with each alone when there are several.
+fn score_final(runs: &[PathBuf], opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Predictions, TrainError> {
     for dir in runs {
         let ckpt = dir.join("checkpoint").join("model.bpk");
         let bytes = std::fs::read(&ckpt).map_err(|source| TrainError::Io { path: ckpt.clone(), source })?;
-        let final_dir = dir.join("final");
-        ModelArtifact::write_dir(&opts.model, &bytes, &final_dir)?;
-        members.push(Classifier::new(&ModelArtifact::from_dir(&final_dir)?, device)?);
+        ModelArtifact::write_dir(&opts.model, &bytes, &dir.join("final"))?;
     }
-    let classifier = Classifier::averaging(members)?;
-    let crops: Vec<&[u8]> = (0..test_set.len()).map(|i| test_set.image(i)).collect();
-    let scores = classifier.classify(&crops, 256)?;
-    Ok(test_set.labels.iter().zip(&scores).map(|(t, s)| (t.index(), s.label().index())).collect())
+    let members = load_finals(runs, device)?;
+    let own = if members.len() > 1 { members.iter().map(|m| predict(m, test_set)).collect::<Result<_, _>>()? } else { Vec::new() };
+    let ensemble = predict(&Classifier::averaging(members)?, test_set)?;
+    Ok(Predictions { pairs: test_set.labels.iter().zip(ensemble).map(|(t, p)| (t.index(), p)).collect(), members: own })
 }
 
-fn read_predictions(path: &Path) -> Result<Option<Vec<(usize, usize)>>, TrainError> {
+/// A finished fold's predictions, with each network's own added (and saved) when they are
+/// missing (a fold finished before they were recorded) and the networks' final weights are
+/// still there; unchanged otherwise.
+fn complete_members(mut p: Predictions, runs: &[PathBuf], test_set: &Dataset, device: ComputeDevice, fold_dir: &Path) -> Result<Predictions, TrainError> {
+    if runs.len() < 2 || p.members.len() == runs.len() || !runs.iter().all(|d| d.join("final").join("model.bpk").exists()) {
+        return Ok(p);
+    }
+    p.members = load_finals(runs, device)?.iter().map(|m| predict(m, test_set)).collect::<Result<_, _>>()?;
+    write_predictions(fold_dir, &p)?;
+    Ok(p)
+}
+
+/// One classifier per run directory, from its `final/` weights.
+fn load_finals(runs: &[PathBuf], device: ComputeDevice) -> Result<Vec<Classifier>, TrainError> {
+    runs.iter().map(|dir| Ok(Classifier::new(&ModelArtifact::from_dir(&dir.join("final"))?, device)?)).collect()
+}
+
+/// The predicted class index of every image of `set`.
+fn predict(classifier: &Classifier, set: &Dataset) -> Result<Vec<usize>, TrainError> {
+    let crops: Vec<&[u8]> = (0..set.len()).map(|i| set.image(i)).collect();
+    Ok(classifier.classify(&crops, 256)?.iter().map(|s| s.label().index()).collect())
+}
+
+fn write_predictions(fold_dir: &Path, p: &Predictions) -> Result<(), TrainError> {
+    let path = fold_dir.join("predictions.json");
+    let json = serde_json::to_vec(p).map_err(|e| TrainError::Checkpoint { path: path.clone(), reason: e.to_string() })?;
+    super::write_atomic(&path, &json)
+}
+
+fn read_predictions(path: &Path) -> Result<Option<Predictions>, TrainError> {
     match std::fs::read(path) {
         Ok(bytes) => {
             let p: Predictions = serde_json::from_slice(&bytes).map_err(|e| TrainError::Checkpoint { path: path.to_path_buf(), reason: e.to_string() })?;
-            if p.pairs.iter().any(|&(t, q)| t >= Expression::COUNT || q >= Expression::COUNT) {
-                return Err(TrainError::Checkpoint { path: path.to_path_buf(), reason: "class index out of range".into() });
+            let out_of_range = |c: usize| c >= Expression::COUNT;
+            if p.pairs.iter().any(|&(t, q)| out_of_range(t) || out_of_range(q))
+                || p.members.iter().any(|m| m.len() != p.pairs.len() || m.iter().copied().any(out_of_range))
+            {
+                return Err(TrainError::Checkpoint { path: path.to_path_buf(), reason: "class index out of range or wrong count".into() });
             }
-            Ok(Some(p.pairs))
+            Ok(Some(p))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(TrainError::Io { path: path.to_path_buf(), source }),
@@ -283,6 +333,33 @@ mod tests {
         let pair = crossval(&ds, 2, &frozen, &[init.clone(), init.clone()], &dir.path().join("cv2n"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
         assert_eq!(pair.pooled.confusion, from_init.pooled.confusion);
         assert!(dir.path().join("cv2n/fold-01/net-1/final/model.bpk").exists() && dir.path().join("cv2n/fold-02/net-2/final/model.bpk").exists());
+        // Each network is also scored alone; one network has no separate scores.
+        assert_eq!(pair.members.len(), 2);
+        assert!(pair.members.iter().all(|m| m.confusion == from_init.pooled.confusion));
+        assert!(from_init.members.is_empty());
+        // A fold finished before per-network predictions were recorded gets them from its
+        // networks' final weights on the next run, without training again.
+        let fold1 = dir.path().join("cv2n/fold-01/predictions.json");
+        let mut old: serde_json::Value = serde_json::from_slice(&std::fs::read(&fold1).unwrap()).unwrap();
+        assert_eq!(old["members"].as_array().unwrap().len(), 2);
+        old.as_object_mut().unwrap().remove("members");
+        std::fs::write(&fold1, serde_json::to_vec(&old).unwrap()).unwrap();
+        let mut restarted = 0;
+        let again = crossval(&ds, 2, &frozen, &[init.clone(), init.clone()], &dir.path().join("cv2n"), ComputeDevice::Cpu, &mut |e| {
+            if let CrossvalEvent::FoldStart { .. } = e {
+                restarted += 1
+            }
+        })
+        .unwrap();
+        assert_eq!(restarted, 0);
+        assert_eq!(again.members.len(), 2);
+        assert!(std::fs::read_to_string(&fold1).unwrap().contains("members"));
+        // Without the weights the scores per network cannot be made, and none are reported.
+        std::fs::write(&fold1, serde_json::to_vec(&old).unwrap()).unwrap();
+        std::fs::remove_dir_all(dir.path().join("cv2n/fold-01/net-2/final")).unwrap();
+        let partial = crossval(&ds, 2, &frozen, &[init.clone(), init.clone()], &dir.path().join("cv2n"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        assert!(partial.members.is_empty());
+        assert_eq!(partial.pooled.confusion, pair.pooled.confusion);
         // Another architecture is refused.
         let mut other = frozen.clone();
         other.model.growth_rate = 6.into();
