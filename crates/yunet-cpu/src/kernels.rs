@@ -108,35 +108,54 @@ pub fn pointwise<S: V16>(
     );
     // SAFETY: the assert bounds every access of the tiles below.
     unsafe {
-        match cout {
-            16 => pointwise_tiles::<S, 8, 1>(input, n, cin, weight, bias, out),
-            32 => pointwise_tiles::<S, 6, 2>(input, n, cin, weight, bias, out),
-            64 => pointwise_tiles::<S, 4, 4>(input, n, cin, weight, bias, out),
-            _ => unreachable!("pointwise output channels are 16, 32 or 64"),
+        if S::REGS == 1 {
+            // AVX-512: 32 registers hold 8, 12 or 16 accumulators plus the weights.
+            match cout {
+                16 => pointwise_tiles::<S, 8, 1>(input, n, cin, weight, bias, cout, 0, out),
+                32 => pointwise_tiles::<S, 6, 2>(input, n, cin, weight, bias, cout, 0, out),
+                64 => pointwise_tiles::<S, 4, 4>(input, n, cin, weight, bias, cout, 0, out),
+                _ => unreachable!("pointwise output channels are 16, 32 or 64"),
+            }
+        } else {
+            // AVX2 and SSE: 16 registers. Tiles of at most 12 accumulator registers (6 × 16
+            // channels, 3 × 32); 64 channels go as two 32-channel halves, each reading the
+            // input again, rather than spill.
+            match cout {
+                16 => pointwise_tiles::<S, 6, 1>(input, n, cin, weight, bias, cout, 0, out),
+                32 | 64 => {
+                    for c0 in (0..cout).step_by(32) {
+                        pointwise_tiles::<S, 3, 2>(input, n, cin, weight, bias, cout, c0, out)
+                    }
+                }
+                _ => unreachable!("pointwise output channels are 16, 32 or 64"),
+            }
         }
     }
 }
 
-/// [`pointwise`] in tiles of `P` pixels × `NV`·16 output channels held in registers; the
-/// last pixels, fewer than `P`, one at a time.
+/// [`pointwise`]'s output channels `c0 .. c0 + NV·16` (of `cout` per pixel) in tiles of `P`
+/// pixels × `NV`·16 channels held in registers; the last pixels, fewer than `P`, one at a time.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(
     input: &[f32],
     n: usize,
     cin: usize,
     weight: &[f32],
     bias: &[f32],
+    cout: usize,
+    c0: usize,
     out: &mut [f32],
 ) {
-    let co = NV * LANES;
-    let (inp, wp, op) = (input.as_ptr(), weight.as_ptr(), out.as_mut_ptr());
+    debug_assert!(c0 + NV * LANES <= cout);
+    let (inp, wp, op) = (input.as_ptr(), weight.as_ptr().wrapping_add(c0), out.as_mut_ptr().wrapping_add(c0));
     unsafe {
-        let b: [S::V; NV] = load_rows::<S, NV>(bias.as_ptr(), LANES);
+        let b: [S::V; NV] = load_rows::<S, NV>(bias.as_ptr().add(c0), LANES);
         let mut p0 = 0;
         while p0 + P <= n {
             let mut acc = [b; P];
             for i in 0..cin {
-                let wr: [S::V; NV] = load_rows::<S, NV>(wp.add(i * co), LANES);
+                let wr: [S::V; NV] = load_rows::<S, NV>(wp.add(i * cout), LANES);
                 for (p, a) in acc.iter_mut().enumerate() {
                     let x = S::splat(*inp.add((p0 + p) * cin + i));
                     for v in 0..NV {
@@ -146,7 +165,7 @@ unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(
             }
             for (p, a) in acc.iter().enumerate() {
                 for v in 0..NV {
-                    S::store(op.add((p0 + p) * co + v * LANES), a[v]);
+                    S::store(op.add((p0 + p) * cout + v * LANES), a[v]);
                 }
             }
             p0 += P;
@@ -156,11 +175,11 @@ unsafe fn pointwise_tiles<S: V16, const P: usize, const NV: usize>(
             for i in 0..cin {
                 let x = S::splat(*inp.add(p * cin + i));
                 for v in 0..NV {
-                    a[v] = S::madd(x, S::load(wp.add(i * co + v * LANES)), a[v]);
+                    a[v] = S::madd(x, S::load(wp.add(i * cout + v * LANES)), a[v]);
                 }
             }
             for v in 0..NV {
-                S::store(op.add(p * co + v * LANES), a[v]);
+                S::store(op.add(p * cout + v * LANES), a[v]);
             }
         }
     }
@@ -388,6 +407,34 @@ mod tests {
             .collect()
     }
 
+    /// Plain arrays that claim one register per vector, so that [`pointwise`] takes the
+    /// AVX-512 tiling on any machine.
+    #[derive(Clone, Copy)]
+    struct OneRegister;
+
+    impl V16 for OneRegister {
+        type V = [f32; 16];
+        const REGS: usize = 1;
+        unsafe fn load(p: *const f32) -> Self::V {
+            unsafe { (p as *const [f32; 16]).read_unaligned() }
+        }
+        unsafe fn store(p: *mut f32, v: Self::V) {
+            unsafe { (p as *mut [f32; 16]).write_unaligned(v) }
+        }
+        unsafe fn splat(x: f32) -> Self::V {
+            [x; 16]
+        }
+        unsafe fn madd(a: Self::V, b: Self::V, c: Self::V) -> Self::V {
+            std::array::from_fn(|i| a[i] * b[i] + c[i])
+        }
+        unsafe fn add(a: Self::V, b: Self::V) -> Self::V {
+            std::array::from_fn(|i| a[i] + b[i])
+        }
+        unsafe fn max(a: Self::V, b: Self::V) -> Self::V {
+            std::array::from_fn(|i| a[i].max(b[i]))
+        }
+    }
+
     #[test]
     fn pointwise_matches_a_plain_product_for_every_width_and_remainder() {
         for &(cin, cout, n) in &[
@@ -396,10 +443,16 @@ mod tests {
             (64, 32, 7),
             (64, 16, 3),
             (16, 32, 1),
+            (16, 64, 2),
+            (32, 64, 3),
+            (16, 16, 5),
         ] {
             let (x, w, b) = (lcg(n * cin, 1), lcg(cin * cout, 2), lcg(cout, 3));
             let mut out = vec![0f32; n * cout];
             pointwise::<Base>(&x, n, cin, &w, &b, cout, &mut out);
+            let mut wide = vec![0f32; n * cout];
+            pointwise::<OneRegister>(&x, n, cin, &w, &b, cout, &mut wide);
+            assert_eq!(out, wide, "the two tilings differ for {cin}->{cout} on {n} pixels");
             for p in 0..n {
                 for o in 0..cout {
                     let want: f32 = b[o]

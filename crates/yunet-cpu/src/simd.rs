@@ -12,6 +12,10 @@ use std::arch::x86_64::*;
 pub trait V16: Copy {
     /// The register(s).
     type V: Copy;
+    /// Hardware registers one `V` takes, out of 32 (AVX-512) or 16 (AVX2, SSE): the kernels
+    /// size their register tiles by it, since a tile that spills its accumulators runs at a
+    /// fraction of the speed.
+    const REGS: usize;
     /// Loads 16 floats from `p`.
     unsafe fn load(p: *const f32) -> Self::V;
     /// Stores 16 floats to `p`.
@@ -39,6 +43,7 @@ pub struct Base;
 #[cfg(target_arch = "x86_64")]
 impl V16 for Avx512 {
     type V = __m512;
+    const REGS: usize = 1;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> __m512 {
         unsafe { _mm512_loadu_ps(p) }
@@ -68,6 +73,7 @@ impl V16 for Avx512 {
 #[cfg(target_arch = "x86_64")]
 impl V16 for Avx2 {
     type V = [__m256; 2];
+    const REGS: usize = 2;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
         unsafe { [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))] }
@@ -105,6 +111,7 @@ impl V16 for Avx2 {
 #[cfg(target_arch = "x86_64")]
 impl V16 for Base {
     type V = [__m128; 4];
+    const REGS: usize = 4;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
         unsafe {
@@ -143,6 +150,7 @@ impl V16 for Base {
 #[cfg(not(target_arch = "x86_64"))]
 impl V16 for Base {
     type V = [f32; 16];
+    const REGS: usize = 4;
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
         unsafe { (p as *const [f32; 16]).read_unaligned() }
