@@ -58,9 +58,27 @@ pub fn main() -> ExitCode {
             for cause in err.chain().skip(1) {
                 eprintln!("  cause: {cause}");
             }
+            if is_temporary(&err) {
+                eprintln!(
+                    "fer-batch: the output store could not be reached, a failure that may pass: retry later (exit {EXIT_TEMPORARY}); a rerun skips what was already published"
+                );
+                return ExitCode::from(EXIT_TEMPORARY);
+            }
             ExitCode::from(2)
         }
     }
+}
+
+/// Exit status of a run stopped by a failure that may pass by itself (sysexits' `EX_TEMPFAIL`):
+/// the output store was unreachable, so the same command can be retried later. Exit 2 means
+/// the opposite: the same command would fail again.
+pub const EXIT_TEMPORARY: u8 = 75;
+
+/// Whether `err` comes from an output store that could not be reached ([`StoreError::is_temporary`]).
+///
+/// [`StoreError::is_temporary`]: crate::pipeline::output::store::StoreError::is_temporary
+fn is_temporary(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| c.downcast_ref::<crate::pipeline::output::store::StoreError>().is_some_and(|e| e.is_temporary()))
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

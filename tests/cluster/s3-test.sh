@@ -15,6 +15,8 @@
 #  4. SIGTERM in the middle of a run into a new prefix: exit 143, no visible key of a partial
 #     part (every visible part complete and readable, completed videos whole), no _staging/
 #     key; unfinished multipart uploads are reported (a bucket lifecycle rule removes them)
+#  5. an endpoint that nothing listens on exits 75 (temporary: retry later); a malformed s3://
+#     address exits 2 (the same command would fail again)
 # Env: FER_BATCH_BIN (default target/release/fer-batch), FER_TEST_VIDEOS (default
 # ../shared/data/video; skipped with a note when absent). Uses .venv-deploy (moto[server],
 # installed on first use) and the project's .venv (pyarrow). Run from the repository root.
@@ -133,6 +135,16 @@ else
 fi
 left=$(s3 uploads fer-test interrupted/ | wc -l)
 echo "   note: $left unfinished multipart upload(s) left after SIGTERM (invisible to readers; an AbortIncompleteMultipartUpload lifecycle rule removes them)"
+
+echo "== 5. an endpoint that nothing listens on: a temporary failure (exit 75), unlike a bad address (exit 2)"
+DEAD=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+set +e
+AWS_ENDPOINT_URL=http://127.0.0.1:$DEAD "$BIN" run --manifest "$W/manifest.csv" --out s3://fer-test/unreachable/ "${FLAGS[@]}" > "$W/unreachable.log" 2>&1; rc=$?
+"$BIN" run --manifest "$W/manifest.csv" --out s3:///no-bucket "${FLAGS[@]}" > "$W/bad-url.log" 2>&1; rc_url=$?
+set -e
+check "unreachable endpoint: exit 75 (retry later)" test "$rc" = 75
+check "unreachable endpoint: says to retry later" grep -q "could not be reached.*retry later" "$W/unreachable.log"
+check "malformed s3:// address: exit 2 (do not retry)" test "$rc_url" = 2
 
 echo "s3-test: $pass passed, $fail failed ($((SECONDS - t0)) s)"
 [ "$fail" = 0 ]

@@ -67,6 +67,16 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the failure may pass by itself: the object store could not be reached, timed
+    /// out or kept failing (HTTP 5xx) through the client's own retries, so the same command
+    /// can succeed later. False for a malformed address, bad credentials or configuration,
+    /// refused permissions and local file errors, which a retry would meet again.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Self::Object { source: object_store::Error::Generic { .. }, .. })
+    }
+}
+
 /// The root of a dataset.
 #[derive(Debug)]
 pub enum DatasetRoot {
@@ -327,6 +337,40 @@ mod tests {
         assert!(matches!(DatasetRoot::open(Path::new("s3:///x")), Err(StoreError::Url { .. })));
         assert!(matches!(DatasetRoot::open(Path::new("s3://b/a/../c")), Err(StoreError::Url { .. })));
         assert!(matches!(DatasetRoot::open(Path::new("out/")), Ok(DatasetRoot::Local(_))));
+    }
+
+    /// An S3 endpoint that nothing listens on fails as temporary (a retry of the run may
+    /// succeed); an address, a permission or a local file error does not.
+    #[test]
+    fn an_unreachable_endpoint_is_a_temporary_failure() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let store = AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_endpoint(format!("http://127.0.0.1:{port}"))
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("k")
+            .with_secret_access_key("s")
+            .with_retry(object_store::RetryConfig { max_retries: 0, ..Default::default() })
+            .build()
+            .unwrap();
+        let root = DatasetRoot::S3(S3Root::with_store("s3://b/p/".into(), Arc::new(store), "p".into()).unwrap());
+        let err = root.exists("_fer_batch_dataset.json").unwrap_err();
+        assert!(err.is_temporary(), "{err:?}");
+        let err = root.has_tables().unwrap_err();
+        assert!(err.is_temporary(), "{err:?}");
+
+        assert!(!DatasetRoot::open(Path::new("s3:///x")).unwrap_err().is_temporary());
+        let denied = StoreError::Object {
+            action: "read",
+            key: "s3://b/p/k".into(),
+            source: object_store::Error::PermissionDenied { path: "p/k".into(), source: "403".into() },
+        };
+        assert!(!denied.is_temporary());
+        let local = StoreError::Io { action: "read", path: "x".into(), source: std::io::ErrorKind::TimedOut.into() };
+        assert!(!local.is_temporary());
     }
 
     /// The S3 code path over object_store's in-memory store (moto in tests/cluster/s3-test.sh
