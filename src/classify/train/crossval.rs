@@ -191,7 +191,7 @@ fn score_final(runs: &[PathBuf], opts: &TrainOptions, test_set: &Dataset, device
         ModelArtifact::write_dir(&opts.model, &bytes, &dir.join("final"))?;
     }
     let members = load_finals(runs, device)?;
-    let own = if members.len() > 1 { members.iter().map(|m| predict(m, test_set)).collect::<Result<_, _>>()? } else { Vec::new() };
+    let own = if members.len() > 1 { predict_each(&members, test_set)? } else { Vec::new() };
     let ensemble = predict(&Classifier::averaging(members)?, test_set)?;
     Ok(Predictions { pairs: test_set.labels.iter().zip(ensemble).map(|(t, p)| (t.index(), p)).collect(), members: own })
 }
@@ -203,7 +203,7 @@ fn complete_members(mut p: Predictions, runs: &[PathBuf], test_set: &Dataset, de
     if runs.len() < 2 || p.members.len() == runs.len() || !runs.iter().all(|d| d.join("final").join("model.bpk").exists()) {
         return Ok(p);
     }
-    p.members = load_finals(runs, device)?.iter().map(|m| predict(m, test_set)).collect::<Result<_, _>>()?;
+    p.members = predict_each(&load_finals(runs, device)?, test_set)?;
     write_predictions(fold_dir, &p)?;
     Ok(p)
 }
@@ -211,6 +211,11 @@ fn complete_members(mut p: Predictions, runs: &[PathBuf], test_set: &Dataset, de
 /// One classifier per run directory, from its `final/` weights.
 fn load_finals(runs: &[PathBuf], device: ComputeDevice) -> Result<Vec<Classifier>, TrainError> {
     runs.iter().map(|dir| Ok(Classifier::new(&ModelArtifact::from_dir(&dir.join("final"))?, device)?)).collect()
+}
+
+/// Each classifier's own [`predict`]ions of `set`.
+fn predict_each(classifiers: &[Classifier], set: &Dataset) -> Result<Vec<Vec<usize>>, TrainError> {
+    classifiers.iter().map(|c| predict(c, set)).collect()
 }
 
 /// The predicted class index of every image of `set`.
