@@ -12,7 +12,12 @@
 #   dependencies are not built again. Cargo.toml lists three crates with the features that the
 #   dev-dependencies turn on, so `cargo build` and `cargo test` resolve the same features and
 #   share every dependency build (without that, burn and clap were built twice).
-# - `clippy` checks every dependency once in check mode (metadata only, no code generation).
+# - `clippy` runs in the release profile too. It checks every dependency in check mode (metadata
+#   only, no code generation), but proc macros, build scripts and their dependencies are real
+#   builds, and in the release profile they are the same builds that `test` needs (in the dev
+#   profile they were extra ones, at `opt-level = 3` because of `[profile.dev.package."*"]`:
+#   about three quarters of a fresh dev-profile clippy's compile time, measured with
+#   `--timings` in session 12).
 # - `test` builds the lib, the binary, the integration test, the benches and the examples
 #   together (one cargo invocation, one build graph).
 # - The `cuda` feature changes burn's features, so burn, burn-tch, torch-sys and fer-batch are
@@ -46,7 +51,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export FER_REQUIRE_SQL=1 FER_REQUIRE_BROWSER=1
 
 phase "fmt: rustfmt --check" cargo fmt --check
-phase "clippy: every target, warnings are errors" cargo clippy --all-targets -- -D warnings
+phase "clippy: every target, warnings are errors" cargo clippy --release --all-targets -- -D warnings
 phase "test: unit, integration, SQL, benches and examples" cargo test --release --all-targets
 # sldcnn-cpu: the CPU inference kernels against a reference convolution; yunet-cpu: the face
 # detector's kernels and decoding; rustface: its patches checked against upstream 0.1.7's code.
