@@ -35,7 +35,9 @@ pub struct Conv {
     /// `[ky][kx][cin][coutp]`.
     weight: Vec<f32>,
     /// `[coutp]`, zeros where the layer has no bias.
-    bias: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
+    /// The weights transformed for [`crate::winograd`], for 3×3 stride-1 undilated layers.
+    pub(crate) winograd: Option<Box<crate::winograd::Weights>>,
 }
 
 impl Conv {
@@ -77,7 +79,8 @@ impl Conv {
         if let Some(bias) = bias {
             b[..cout].copy_from_slice(bias);
         }
-        Ok(Self { cin, cout, k, stride, dilation, pad, coutp, weight: w, bias: b })
+        let winograd = (k == 3 && stride == 1 && dilation == 1).then(|| Box::new(crate::winograd::Weights::new(cin, cout, weight)));
+        Ok(Self { cin, cout, k, stride, dilation, pad, coutp, weight: w, bias: b, winograd })
     }
 
     /// Output side for an input side `n` (before padding).
@@ -155,7 +158,8 @@ pub fn conv(c: &Conv, io: ConvIo<'_>, isa: Isa) {
     }
     let reach = |n: usize| (n - 1) * c.stride + (c.k - 1) * c.dilation + 1;
     assert!(io.in_stride >= c.cin && reach(w) <= io.wp, "conv input too narrow");
-    assert!(reach(h) * io.wp * io.in_stride <= io.input.len(), "conv input too short");
+    // The last value read: the last channel of the bottom right input pixel.
+    assert!(((reach(h) - 1) * io.wp + reach(w) - 1) * io.in_stride + c.cin <= io.input.len(), "conv input too short");
     assert!(io.out_off + c.cout <= io.out_stride && h * w * io.out_stride <= io.output.len(), "conv output too small");
     let args = Args {
         c,
@@ -303,10 +307,16 @@ unsafe fn tile_avx2<const R: usize>(a: &Args<'_>, y: usize, x0: usize) {
             }
             let n = (c.cout - co0).min(LANES);
             for (r, acc) in acc.iter().enumerate() {
-                let mut row = [0f32; LANES];
-                _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
-                _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
-                std::ptr::copy_nonoverlapping(row.as_ptr(), a.output.add((y * a.w + x0 + r) * a.outs + a.off + co0), n);
+                let o = a.output.add((y * a.w + x0 + r) * a.outs + a.off + co0);
+                if n == LANES {
+                    _mm256_storeu_ps(o, acc[0]);
+                    _mm256_storeu_ps(o.add(8), acc[1]);
+                } else {
+                    let mut row = [0f32; LANES];
+                    _mm256_storeu_ps(row.as_mut_ptr(), acc[0]);
+                    _mm256_storeu_ps(row.as_mut_ptr().add(8), acc[1]);
+                    std::ptr::copy_nonoverlapping(row.as_ptr(), o, n);
+                }
             }
         }
         co0 += LANES;
