@@ -370,7 +370,7 @@ unsafe fn tile<const R: usize>(a: &Args<'_>, y: usize, x0: usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Straightforward reference convolution over an unpadded `[h][w][cin]` input.
@@ -403,7 +403,8 @@ mod tests {
         out
     }
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
+    /// `n` deterministic values in [−1, 1) (also used by the Winograd tests).
+    pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (0..n)
             .map(|_| {

@@ -298,16 +298,7 @@ fn sub<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::conv::tests::noise;
 
     /// Straightforward 3×3 stride-1 convolution of a padded `[hp][wp][ins]` input, in f64.
     #[allow(clippy::too_many_arguments)]
