@@ -403,6 +403,23 @@ pub(crate) mod tests {
         out
     }
 
+    /// Checks an output written at channel offset 2 of `cout + 3` channels per pixel (the rest
+    /// filled with −7 beforehand) against `want` (`cout` per pixel), within 10⁻⁴ relative.
+    pub(crate) fn check_output(out: &[f32], want: &[f64], cout: usize, what: &str) {
+        let out_stride = cout + 3;
+        assert_eq!(out.len() / out_stride, want.len() / cout, "{what}: pixel count");
+        for (px, (row, w_row)) in out.chunks_exact(out_stride).zip(want.chunks_exact(cout)).enumerate() {
+            for (co, &got) in row.iter().enumerate() {
+                if co < 2 || co >= 2 + cout {
+                    assert_eq!(got, -7.0, "{what}: channel {co} outside the output was written");
+                } else {
+                    let w = w_row[co - 2];
+                    assert!((got as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "{what}: pixel {px} channel {co}: {got} vs {w}");
+                }
+            }
+        }
+    }
+
     /// `n` deterministic values in [−1, 1) (also used by the Winograd tests).
     pub(crate) fn noise(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -452,17 +469,8 @@ pub(crate) mod tests {
                 let out_stride = cout + 3;
                 let mut out = vec![-7f32; ho * wo * out_stride];
                 conv(&c, ConvIo { input: &padded, wp, in_stride: stride, output: &mut out, h: ho, w: wo, out_stride, out_off: 2 }, isa);
-                for px in 0..ho * wo {
-                    for co in 0..out_stride {
-                        let got = out[px * out_stride + co];
-                        if co < 2 || co >= 2 + cout {
-                            assert_eq!(got, -7.0, "case {i} {isa:?}: channel {co} outside the output was written");
-                        } else {
-                            let w = want[px * cout + co - 2];
-                            assert!((got - w).abs() <= 1e-4 * (1.0 + w.abs()), "case {i} {isa:?}: pixel {px} channel {co}: {got} vs {w}");
-                        }
-                    }
-                }
+                let want: Vec<f64> = want.iter().map(|&v| v as f64).collect();
+                check_output(&out, &want, cout, &format!("case {i} {isa:?}"));
             }
         }
     }

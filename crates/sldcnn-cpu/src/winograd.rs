@@ -298,7 +298,7 @@ fn sub<const L: usize>(mut a: [f32; L], b: [f32; L]) -> [f32; L] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::tests::noise;
+    use crate::conv::tests::{check_output, noise};
 
     /// Straightforward 3×3 stride-1 convolution of a padded `[hp][wp][ins]` input, in f64.
     #[allow(clippy::too_many_arguments)]
@@ -361,17 +361,7 @@ mod tests {
                 let mut out = vec![-7f32; h * w * out_stride];
                 let io = ConvIo { input: &x, wp, in_stride: ins, output: &mut out, h, w, out_stride, out_off: 2 };
                 conv_dense(&c, io, isa, &mut work);
-                for px in 0..h * w {
-                    for co in 0..out_stride {
-                        let got = out[px * out_stride + co];
-                        if co < 2 || co >= 2 + cout {
-                            assert_eq!(got, -7.0, "case {i} {isa:?}: channel {co} outside the output was written");
-                        } else {
-                            let w = want[px * cout + co - 2];
-                            assert!((got as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()), "case {i} {isa:?}: pixel {px} channel {co}: {got} vs {w}");
-                        }
-                    }
-                }
+                check_output(&out, &want, cout, &format!("case {i} {isa:?}"));
             }
         }
     }
