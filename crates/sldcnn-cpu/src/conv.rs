@@ -156,11 +156,7 @@ pub fn conv(c: &Conv, io: ConvIo<'_>, isa: Isa) {
     if h == 0 || w == 0 {
         return;
     }
-    let reach = |n: usize| (n - 1) * c.stride + (c.k - 1) * c.dilation + 1;
-    assert!(io.in_stride >= c.cin && reach(w) <= io.wp, "conv input too narrow");
-    // The last value read: the last channel of the bottom right input pixel.
-    assert!(((reach(h) - 1) * io.wp + reach(w) - 1) * io.in_stride + c.cin <= io.input.len(), "conv input too short");
-    assert!(io.out_off + c.cout <= io.out_stride && h * w * io.out_stride <= io.output.len(), "conv output too small");
+    check_io(c, &io);
     let args = Args {
         c,
         input: io.input.as_ptr(),
@@ -183,6 +179,16 @@ pub fn conv(c: &Conv, io: ConvIo<'_>, isa: Isa) {
             _ => conv_baseline(&args),
         }
     }
+}
+
+/// Panics unless `io` fits `c` over an `io.h × io.w` output (both at least 1): every input value
+/// a kernel reads and every output value it writes lies inside the buffers.
+pub(crate) fn check_io(c: &Conv, io: &ConvIo<'_>) {
+    let reach = |n: usize| (n - 1) * c.stride + (c.k - 1) * c.dilation + 1;
+    assert!(io.in_stride >= c.cin && reach(io.w) <= io.wp, "conv input too narrow");
+    // The last value read: the last channel of the bottom right input pixel.
+    assert!(((reach(io.h) - 1) * io.wp + reach(io.w) - 1) * io.in_stride + c.cin <= io.input.len(), "conv input too short");
+    assert!(io.out_off + c.cout <= io.out_stride && io.h * io.w * io.out_stride <= io.output.len(), "conv output too small");
 }
 
 struct Args<'a> {

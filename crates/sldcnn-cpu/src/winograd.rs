@@ -16,7 +16,7 @@
 //! It applies where the output sides are even (whole tiles); [`conv_dense`] falls back to the
 //! direct kernels elsewhere.
 
-use crate::conv::{Conv, ConvIo, Isa, conv};
+use crate::conv::{Conv, ConvIo, Isa, check_io, conv};
 
 /// Positions of a transformed 4×4 tile.
 const POSITIONS: usize = 16;
@@ -87,10 +87,9 @@ pub fn conv_dense(c: &Conv, io: ConvIo<'_>, isa: Isa, work: &mut Vec<f32>) {
     let Some(weights) = c.winograd.as_deref().filter(|_| applies(c, h, w)) else {
         return conv(c, io, isa);
     };
-    // Output (y, x) reads padded input rows y ..= y+2 and columns x ..= x+2.
-    assert!(io.in_stride >= c.cin && w + 2 <= io.wp, "conv input too narrow");
-    assert!((h + 2) * io.wp * io.in_stride <= io.input.len(), "conv input too short");
-    assert!(io.out_off + c.cout <= io.out_stride && h * w * io.out_stride <= io.output.len(), "conv output too small");
+    // Whole tiles read exactly what the direct kernels read (padded rows y ..= y+2, columns
+    // x ..= x+2 for output (y, x)), so the same check bounds them.
+    check_io(c, &io);
 
     let (cin, cout, tw) = (c.cin, c.cout, w / 2);
     let band_rows = band_rows(c, h, w);
