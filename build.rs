@@ -1,7 +1,7 @@
 //! Embeds the shipped networks when all of them are present in the source tree.
 
 /// The directories under `models/` of the embedded networks (`classify::weights::EMBEDDED`).
-const EMBEDDED: [&str; 3] = ["sldcnn-fer2013", "sldcnn-fer2013-e92", "sldcnn-fer2013-ba"];
+const EMBEDDED: [&str; 4] = ["sldcnn-fer2013", "sldcnn-fer2013-e92", "sldcnn-fer2013-ba", "sldcnn-fer2013-wide"];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(fer_shipped_model)");

@@ -107,12 +107,12 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/sldcnn")]
     pub run_dir: PathBuf,
     /// Start from this network's weights (an embedded network: `sldcnn-fer2013`,
-    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`; or a model directory) instead of a random
-    /// initialisation; the network options are then taken from it.
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`, `sldcnn-fer2013-wide`; or a model directory)
+    /// instead of a random initialisation; the network options are then taken from it.
     #[arg(long)]
     pub init: Option<String>,
-    /// Distil from this teacher (`shipped` for the two networks it averages, one embedded
-    /// network's name, or a model directory); repeat the flag for an ensemble. The teachers'
+    /// Distil from this teacher (`shipped` or `accurate` for the two networks each averages,
+    /// one embedded network's name, or a model directory); repeat the flag for an ensemble. The teachers'
     /// outputs on each training image and its mirror image are computed once and stored in the
     /// run directory (soft-targets.f32).
     #[arg(long = "teacher")]
@@ -154,9 +154,10 @@ pub struct CrossvalArgs {
     #[arg(long, default_value_t = 10)]
     pub folds: usize,
     /// Start every fold from this network (an embedded FER2013 network: `sldcnn-fer2013`,
-    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`; or a model directory) instead of random
-    /// weights; the network options are then taken from it. Repeat it, or name `shipped`, to
-    /// fine-tune each network on every fold and score the fold on their averaged probabilities.
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`, `sldcnn-fer2013-wide`; or a model directory)
+    /// instead of random weights; the network options are then taken from it. Repeat it, or
+    /// name `shipped` or `accurate`, to fine-tune each network (each with its own architecture)
+    /// on every fold and score the fold on their averaged probabilities.
     #[arg(long)]
     pub init: Vec<String>,
     /// Run directory: one training run per fold. Re-running with the same directory resumes.
@@ -264,7 +265,8 @@ pub enum OptimizerArg {
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     /// The network to write: a model directory (config.json + model.bpk) or an embedded
-    /// network (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`).
+    /// network (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`,
+    /// `sldcnn-fer2013-wide`).
     #[arg(long)]
     pub model: PathBuf,
     /// Directory to write (created if needed; its config.json and model.bpk are replaced).
@@ -292,9 +294,9 @@ pub struct EvalArgs {
     #[arg(long)]
     pub ferplus: Option<PathBuf>,
     /// Model directory (config.json + model.bpk), an embedded network (`sldcnn-fer2013`,
-    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`) or `shipped` (the last two averaged; the
-    /// default). Repeat it to evaluate an ensemble: each image goes through every network and
-    /// their probabilities are averaged.
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`, `sldcnn-fer2013-wide`), `shipped` (e92 and ba
+    /// averaged; the default) or `accurate` (wide and e92 averaged). Repeat it to evaluate an
+    /// ensemble: each image goes through every network and their probabilities are averaged.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Evaluate two models on the same images and test whether their accuracies differ
@@ -371,9 +373,11 @@ pub struct RunArgs {
     pub batch_size: Option<usize>,
     /// Expression model: a directory (config.json + model.bpk), an embedded network
     /// (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`: each half the default's
-    /// cost) or `shipped` (the last two averaged; the default). Repeat it for an ensemble: every
-    /// face goes through each network and their probabilities are averaged (costs the sum of
-    /// the networks).
+    /// cost; `sldcnn-fer2013-wide`: about the default's cost), `shipped` (e92 and ba averaged;
+    /// the default) or `accurate` (wide and e92 averaged: the most accurate choice, at about
+    /// 1.9× the default's cost; numbers in the model card). Repeat it for an ensemble: every face
+    /// goes through each network and their probabilities are averaged (costs the sum of the
+    /// networks).
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Use a randomly initialised network instead of trained weights (testing only; reported in the outputs).
@@ -439,8 +443,9 @@ pub struct ClassifyArgs {
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
     /// Expression model: a directory, an embedded network (`sldcnn-fer2013`,
-    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`) or `shipped` (the last two averaged; the
-    /// default); repeat it for an ensemble that averages the networks' probabilities.
+    /// `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`, `sldcnn-fer2013-wide`), `shipped` (e92 and ba
+    /// averaged; the default) or `accurate` (wide and e92 averaged); repeat it for an ensemble
+    /// that averages the networks' probabilities.
     #[arg(long)]
     pub model: Vec<PathBuf>,
     /// Use a randomly initialised network (testing only).

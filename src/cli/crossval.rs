@@ -10,15 +10,17 @@ use crate::classify::weights::ModelArtifact;
 
 pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     let inits = ModelArtifact::named_all(&a.init)?;
+    // With --init, each network keeps its own architecture; the options' network is the first's.
     let model = match inits.first() {
         Some(art) => art.config.clone(),
         None => network(&a.net)?,
     };
-    if let Some(other) = inits.iter().find(|i| i.config != model) {
-        anyhow::bail!("--init networks must share one architecture: {} differs from {}", other.id(), inits[0].id());
-    }
     let opts = options(model, &a.hyper);
     let ds = crate::dataset::load_ckplus(&a.data)?;
+    // Checked before any fold trains: networks of other architectures are fine, other input sizes are not.
+    if let Some(other) = inits.iter().find(|i| i.config.input_size != ds.side) {
+        anyhow::bail!("--init {} takes {2}×{2} images, but {} has {3}×{3}", other.id(), a.data.display(), other.config.input_size, ds.side);
+    }
     let ids: Vec<String> = inits.iter().map(ModelArtifact::id).collect();
     let from = if ids.is_empty() { String::new() } else { format!(", starting from {}", ids.join(" and ")) };
     eprintln!("{}-fold cross-validation by subject on {} images{from}; run directory {}", a.folds, ds.len(), a.run_dir.display());
@@ -56,6 +58,7 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
         let json = serde_json::json!({
             "data": a.data.display().to_string(),
             "init": ids,
+            "init_models": inits.iter().map(|i| &i.config).collect::<Vec<_>>(),
             "options": opts,
             "report": report,
         });

@@ -61,13 +61,22 @@ fn crossval_on_ckplus_holds_out_every_image_once_and_resumes() {
     assert_eq!(again["report"]["pooled"]["confusion"], report["pooled"]["confusion"]);
     assert_eq!(again["init"], serde_json::json!([]), "from random weights");
 
-    // `--init shipped` is its two networks; networks of different shapes cannot be averaged.
-    let (tiny, mixed) = (run_dir.join("fold-01/final"), dir.path().join("mixed"));
-    let (ck, tiny, mixed) = (ck.to_str().unwrap(), tiny.to_str().unwrap(), mixed.to_str().unwrap());
-    let o = run(&["crossval", "--data", ck, "--init", "shipped", "--init", tiny, "--run-dir", mixed]);
+    // Networks of other architectures may be fine-tuned and averaged together (the unit tests
+    // train such a pair); a network for another input size is refused before any fold trains.
+    let small = dir.path().join("small");
+    let final_dir = run_dir.join("fold-01/final");
+    std::fs::create_dir(&small).unwrap();
+    std::fs::copy(final_dir.join("model.bpk"), small.join("model.bpk")).unwrap();
+    let config = std::fs::read_to_string(final_dir.join("config.json")).unwrap();
+    assert!(config.contains(r#""input-size": 48"#), "{config}");
+    std::fs::write(small.join("config.json"), config.replace(r#""input-size": 48"#, r#""input-size": 40"#)).unwrap();
+    let mixed = dir.path().join("mixed");
+    let (ck, small, mixed) = (ck.to_str().unwrap(), small.to_str().unwrap(), mixed.to_str().unwrap());
+    let o = run(&["crossval", "--data", ck, "--init", "shipped", "--init", small, "--run-dir", mixed]);
     assert_eq!(o.status.code(), Some(2), "a fatal error");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("--init networks must share one architecture: final@") && err.contains("differs from sldcnn-fer2013-e92@"), "{err}");
+    assert!(err.contains("--init small@") && err.contains("takes 40×40 images, but") && err.contains("has 48×48"), "{err}");
+    assert!(!err.contains("training on"), "nothing trained: {err}");
 }
 
 /// Without the `cuda` feature, asking for a libtorch device is a usage error that says how to
@@ -91,8 +100,8 @@ fn gpu_devices_need_the_cuda_build() {
 }
 
 /// `run --model A --model B` classifies every face with both networks and averages them. The
-/// default, `shipped`, is two of the embedded networks: the same probabilities and id as
-/// naming both; one network named twice gives exactly its own probabilities; the outputs name
+/// default, `shipped`, is two of the embedded networks, and `accurate` two others: the same
+/// probabilities and id as naming both; one network named twice gives exactly its own probabilities; the outputs name
 /// the ensemble (the ids joined by `+`).
 #[test]
 fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
@@ -101,11 +110,13 @@ fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
         return; // no shipped model in this build
     }
     let dir = tempfile::tempdir().unwrap();
-    let runs: [&[&str]; 4] = [
+    let runs: [&[&str]; 6] = [
         &[],
         &["--model", "sldcnn-fer2013-e92", "--model", "sldcnn-fer2013-ba"],
         &["--model", "sldcnn-fer2013"],
         &["--model", "sldcnn-fer2013", "--model", "sldcnn-fer2013"],
+        &["--model", "accurate"],
+        &["--model", "sldcnn-fer2013-wide", "--model", "sldcnn-fer2013-e92"],
     ];
     let mut tables = Vec::new();
     for (k, models) in runs.iter().enumerate() {
@@ -121,15 +132,20 @@ fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
     let (a, b) = ids[0].split_once('+').unwrap_or_else(|| panic!("the default is an ensemble: {}", ids[0]));
     assert!(a.starts_with("sldcnn-fer2013-e92@") && b.starts_with("sldcnn-fer2013-ba@"), "{ids:?}");
     assert_eq!((&ids[1], &ids[3]), (&ids[0], &format!("{single}+{single}")));
+    let (wide, e92) = ids[4].split_once('+').unwrap_or_else(|| panic!("accurate is an ensemble: {}", ids[4]));
+    assert!(wide.starts_with("sldcnn-fer2013-wide@") && e92 == a, "{ids:?}");
+    assert_eq!(ids[5], ids[4]);
     let p = |t: usize, c: &str| col_f64(&tables[t].0, &format!("p_{c}"));
-    let mut differ = 0;
+    let (mut differ, mut differ_accurate) = (0, 0);
     for c in CLASSES {
         assert!(p(0, c).len() >= 10, "the clip should give faces: {}", p(0, c).len());
         assert_eq!(p(0, c), p(1, c), "p_{c}: shipped is both networks");
         assert_eq!(p(2, c), p(3, c), "p_{c}: one network twice is that network");
+        assert_eq!(p(4, c), p(5, c), "p_{c}: accurate is the wide network and e92");
         differ += p(0, c).iter().zip(p(2, c)).filter(|(x, y)| (*x - y).abs() > 1e-6).count();
+        differ_accurate += p(0, c).iter().zip(p(4, c)).filter(|(x, y)| (*x - y).abs() > 1e-6).count();
     }
-    assert!(differ > 0, "the default and the single network are different models");
+    assert!(differ > 0 && differ_accurate > 0, "the default, the single network and accurate are different models");
     let o = run(&["run", clip.to_str().unwrap(), "--out", dir.path().join("x.parquet").to_str().unwrap(), "--model", "shipped", "--untrained"]);
     assert_eq!(o.status.code(), Some(2), "--model and --untrained exclude each other");
 }

@@ -2,8 +2,8 @@
 //!
 //! In: a [`Dataset`] whose images carry subject ids (CK+), the number of folds, [`TrainOptions`]
 //! and the networks to start every fold from (none: random weights; one: fine-tuning; several:
-//! each is fine-tuned and the fold is scored on their averaged probabilities, as `--model A
-//! --model B` classifies). Out: a [`CrossvalReport`]: per-fold accuracy, their mean and spread,
+//! each is fine-tuned, with its own architecture, and the fold is scored on their averaged
+//! probabilities, as `--model A --model B` classifies). Out: a [`CrossvalReport`]: per-fold accuracy, their mean and spread,
 //! one [`EvalReport`] pooled over all held-out images, and with several networks one more per
 //! network scored alone (what each start is worth, apart from the averaging). The run directory
 //! holds one training run per fold, or one per fold and network:
@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{TrainError, TrainEvent, TrainOptions, train_from};
+use crate::classify::model::SldcnnConfig;
 use crate::classify::weights::ModelArtifact;
 use crate::classify::{Classifier, ComputeDevice, Expression};
 use crate::dataset::{Dataset, subject_folds};
@@ -95,7 +96,9 @@ struct Predictions {
 }
 
 /// Runs (or resumes) `k`-fold cross-validation of `ds` into `run_dir`, starting every fold from
-/// each of `inits` (random weights when empty).
+/// each of `inits` (random weights of `opts.model` when empty). Each of `inits` is fine-tuned
+/// with its own network configuration and the rest of `opts`, so networks of different
+/// architectures (same input size) may be averaged.
 pub fn crossval(
     ds: &Dataset,
     k: usize,
@@ -129,10 +132,14 @@ pub fn crossval(
             _ => {
                 on_event(CrossvalEvent::FoldStart { fold, folds: k, train_images: train_set.len(), test_images: test_set.len() });
                 let starts: Vec<Option<&ModelArtifact>> = if inits.is_empty() { vec![None] } else { inits.iter().map(Some).collect() };
+                let mut configs = Vec::with_capacity(members.len());
                 for (init, member) in starts.into_iter().zip(&members) {
-                    train_from(&train_set, &test_set, opts.clone(), init, member, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
+                    let model = init.map_or_else(|| opts.model.clone(), |a| a.config.clone());
+                    configs.push(model.clone());
+                    let member_opts = TrainOptions { model, ..opts.clone() };
+                    train_from(&train_set, &test_set, member_opts, init, member, device, &mut |e| on_event(CrossvalEvent::Train(e)))?;
                 }
-                let p = score_final(&members, opts, &test_set, device)?;
+                let p = score_final(&members, &configs, &test_set, device)?;
                 write_predictions(&dir, &p)?;
                 p
             }
@@ -182,13 +189,14 @@ fn member_dirs(fold_dir: &Path, networks: usize) -> Vec<PathBuf> {
     }
 }
 
-/// Saves each run's last-epoch weights as an artifact and classifies the held-out images with
-/// their average, and with each alone when there are several.
-fn score_final(runs: &[PathBuf], opts: &TrainOptions, test_set: &Dataset, device: ComputeDevice) -> Result<Predictions, TrainError> {
-    for dir in runs {
+/// Saves each run's last-epoch weights as an artifact (with the configuration it was trained
+/// with, in `configs`) and classifies the held-out images with their average, and with each
+/// alone when there are several.
+fn score_final(runs: &[PathBuf], configs: &[SldcnnConfig], test_set: &Dataset, device: ComputeDevice) -> Result<Predictions, TrainError> {
+    for (dir, config) in runs.iter().zip(configs) {
         let ckpt = dir.join("checkpoint").join("model.bpk");
         let bytes = std::fs::read(&ckpt).map_err(|source| TrainError::Io { path: ckpt.clone(), source })?;
-        ModelArtifact::write_dir(&opts.model, &bytes, &dir.join("final"))?;
+        ModelArtifact::write_dir(config, &bytes, &dir.join("final"))?;
     }
     let members = load_finals(runs, device)?;
     let own = if members.len() > 1 { predict_each(&members, test_set)? } else { Vec::new() };
@@ -365,10 +373,17 @@ mod tests {
         let partial = crossval(&ds, 2, &frozen, &[init.clone(), init.clone()], &dir.path().join("cv2n"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
         assert!(partial.members.is_empty());
         assert_eq!(partial.pooled.confusion, pair.pooled.confusion);
-        // Another architecture is refused.
-        let mut other = frozen.clone();
+        // Networks of another architecture are fine-tuned as they are and averaged with the
+        // first: each fold's final weights keep their own configuration.
+        let mut other = opts.clone();
         other.model.growth_rate = 6.into();
-        let err = crossval(&ds, 2, &other, std::slice::from_ref(&init), &dir.path().join("cv2"), ComputeDevice::Cpu, &mut |_| {}).unwrap_err().to_string();
-        assert!(err.contains("another network configuration"), "{err}");
+        super::super::train(&ds, &ds, other.clone(), &dir.path().join("pre6"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        let init6 = ModelArtifact::from_dir(&dir.path().join("pre6/best")).unwrap();
+        let mixed = crossval(&ds, 2, &frozen, &[init.clone(), init6.clone()], &dir.path().join("cv2m"), ComputeDevice::Cpu, &mut |_| {}).unwrap();
+        assert_eq!(mixed.members[0].confusion, from_init.pooled.confusion, "the first network, frozen, scores as alone");
+        for fold in ["fold-01", "fold-02"] {
+            let finals = ["net-1", "net-2"].map(|n| ModelArtifact::from_dir(&dir.path().join("cv2m").join(fold).join(n).join("final")).unwrap());
+            assert_eq!((&finals[0].config, &finals[1].config), (&init.config, &init6.config), "{fold}");
+        }
     }
 }
