@@ -29,7 +29,7 @@ pub const SHIPPED: &str = "shipped";
 /// The embedded networks `shipped` averages (the pair with the best PublicTest accuracy).
 pub const SHIPPED_NETWORKS: [&str; 2] = ["sldcnn-fer2013-e92", "sldcnn-fer2013-ba"];
 
-/// What `--model` names for the most accurate choice, at about 1.9× the default's cost per
+/// What `--model` names for the most accurate choice, at 1.7–1.9× the default's cost per
 /// face: the average of the [`ACCURATE_NETWORKS`].
 pub const ACCURATE: &str = "accurate";
 

@@ -374,8 +374,8 @@ pub struct RunArgs {
     /// Expression model: a directory (config.json + model.bpk), an embedded network
     /// (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`: each half the default's
     /// cost; `sldcnn-fer2013-wide`: about the default's cost), `shipped` (e92 and ba averaged;
-    /// the default) or `accurate` (wide and e92 averaged: the most accurate choice, at about
-    /// 1.9× the default's cost; numbers in the model card). Repeat it for an ensemble: every face
+    /// the default) or `accurate` (wide and e92 averaged: the most accurate choice, at 1.7–1.9×
+    /// the default's cost; numbers in the model card). Repeat it for an ensemble: every face
     /// goes through each network and their probabilities are averaged (costs the sum of the
     /// networks).
     #[arg(long)]
