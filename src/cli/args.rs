@@ -112,9 +112,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub init: Option<String>,
     /// Distil from this teacher (`shipped` or `accurate` for the two networks each averages,
-    /// one embedded network's name, or a model directory); repeat the flag for an ensemble. The teachers'
-    /// outputs on each training image and its mirror image are computed once and stored in the
-    /// run directory (soft-targets.f32).
+    /// one embedded network's name, or a model directory); repeat the flag for an ensemble. The
+    /// teachers' outputs on each training image and its mirror image are computed once and
+    /// stored in the run directory (soft-targets.f32).
     #[arg(long = "teacher")]
     pub teachers: Vec<String>,
     /// Temperature T of the distillation term (teachers' and student's softmax).
@@ -373,7 +373,7 @@ pub struct RunArgs {
     pub batch_size: Option<usize>,
     /// Expression model: a directory (config.json + model.bpk), an embedded network
     /// (`sldcnn-fer2013`, `sldcnn-fer2013-e92`, `sldcnn-fer2013-ba`: each half the default's
-    /// cost; `sldcnn-fer2013-wide`: about the default's cost), `shipped` (e92 and ba averaged;
+    /// cost; `sldcnn-fer2013-wide`: 1.2–1.5× the default's cost), `shipped` (e92 and ba averaged;
     /// the default) or `accurate` (wide and e92 averaged: the most accurate choice, at 1.7–1.9×
     /// the default's cost; numbers in the model card). Repeat it for an ensemble: every face
     /// goes through each network and their probabilities are averaged (costs the sum of the

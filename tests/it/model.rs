@@ -101,8 +101,8 @@ fn gpu_devices_need_the_cuda_build() {
 
 /// `run --model A --model B` classifies every face with both networks and averages them. The
 /// default, `shipped`, is two of the embedded networks, and `accurate` two others: the same
-/// probabilities and id as naming both; one network named twice gives exactly its own probabilities; the outputs name
-/// the ensemble (the ids joined by `+`).
+/// probabilities and id as naming both; one network named twice gives exactly its own
+/// probabilities; the outputs name the ensemble (the ids joined by `+`).
 #[test]
 fn run_with_a_repeated_model_writes_the_ensemble_and_its_id() {
     let Some(clip) = video("single_face_phone_596x336.mp4") else { return };

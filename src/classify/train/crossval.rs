@@ -3,9 +3,10 @@
 //! In: a [`Dataset`] whose images carry subject ids (CK+), the number of folds, [`TrainOptions`]
 //! and the networks to start every fold from (none: random weights; one: fine-tuning; several:
 //! each is fine-tuned, with its own architecture, and the fold is scored on their averaged
-//! probabilities, as `--model A --model B` classifies). Out: a [`CrossvalReport`]: per-fold accuracy, their mean and spread,
-//! one [`EvalReport`] pooled over all held-out images, and with several networks one more per
-//! network scored alone (what each start is worth, apart from the averaging). The run directory
+//! probabilities, as `--model A --model B` classifies). Out: a [`CrossvalReport`]: per-fold
+//! accuracy, their mean and spread, one [`EvalReport`] pooled over all held-out images, and
+//! with several networks one more per network scored alone (what each start is worth, apart
+//! from the averaging). The run directory
 //! holds one training run per fold, or one per fold and network:
 //!
 //! ```text
