@@ -17,10 +17,6 @@ pub(super) fn run(a: CrossvalArgs, g: &GlobalArgs) -> anyhow::Result<Status> {
     };
     let opts = options(model, &a.hyper);
     let ds = crate::dataset::load_ckplus(&a.data)?;
-    // Checked before any fold trains: networks of other architectures are fine, other input sizes are not.
-    if let Some(other) = inits.iter().find(|i| i.config.input_size != ds.side) {
-        anyhow::bail!("--init {} takes {2}×{2} images, but {} has {3}×{3}", other.id(), a.data.display(), other.config.input_size, ds.side);
-    }
     let ids: Vec<String> = inits.iter().map(ModelArtifact::id).collect();
     let from = if ids.is_empty() { String::new() } else { format!(", starting from {}", ids.join(" and ")) };
     eprintln!("{}-fold cross-validation by subject on {} images{from}; run directory {}", a.folds, ds.len(), a.run_dir.display());

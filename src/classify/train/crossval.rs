@@ -115,6 +115,11 @@ pub fn crossval(
     if ds.subjects.iter().any(Option::is_none) {
         return Err(TrainError::Options("every image needs a subject id for a subject-independent split".into()));
     }
+    // Checked before any fold trains: networks of other architectures are fine, other input
+    // sizes are not.
+    if let Some(other) = inits.iter().find(|i| i.config.input_size != ds.side) {
+        return Err(TrainError::Options(format!("--init {} takes {1}×{1} images, but the data has {2}×{2}", other.id(), other.config.input_size, ds.side)));
+    }
     let folds = subject_folds(ds, k);
     if let Some(empty) = folds.iter().position(Vec::is_empty) {
         return Err(TrainError::Options(format!("fold {} has no images: the data has fewer subjects than folds", empty + 1)));
